@@ -1,0 +1,278 @@
+// Package config loads authbroker's one configuration struct from the
+// environment (plus an optional .env file) and validates it once, in main.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// Provider is the configuration shared by every OAuth provider. Empty
+// endpoint fields mean the provider's public default.
+type Provider struct {
+	ClientID     string   `env:"CLIENT_ID"`
+	ClientSecret string   `env:"CLIENT_SECRET"`
+	AuthURL      string   `env:"AUTH_URL"`
+	TokenURL     string   `env:"TOKEN_URL"`
+	APIURL       string   `env:"API_URL"`
+	Issuer       string   `env:"ISSUER"`
+	Scopes       []string `env:"SCOPES" envSeparator:","`
+	Name         string   `env:"NAME"`
+}
+
+// Enabled reports whether the provider is configured (its client id is set).
+func (p Provider) Enabled() bool { return p.ClientID != "" }
+
+// Config is every setting of the broker. Field tags name the environment
+// variables; .env.example documents each one.
+type Config struct {
+	ListenAddr  string `env:"LISTEN_ADDR" envDefault:":8080"`
+	BaseURL     string `env:"BASE_URL" envDefault:"http://localhost:8080"`
+	AppEnv      string `env:"APP_ENV" envDefault:"development"`
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"sqlite://./data/authbroker.db"`
+	RedisURL    string `env:"REDIS_URL"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+
+	AccessTokenTTL    time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
+	RefreshTokenTTL   time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"336h"`
+	RefreshReuseGrace time.Duration `env:"REFRESH_REUSE_GRACE" envDefault:"10s"`
+	LoginStateTTL     time.Duration `env:"LOGIN_STATE_TTL" envDefault:"10m"`
+	CodeTTL           time.Duration `env:"CODE_TTL" envDefault:"60s"`
+	ProviderTimeout   time.Duration `env:"PROVIDER_TIMEOUT" envDefault:"10s"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+
+	AllowedReturnURLs []string `env:"ALLOWED_RETURN_URLS" envSeparator:","`
+	TokenDelivery     string   `env:"TOKEN_DELIVERY" envDefault:"code"`
+	SessionPolicy     string   `env:"SESSION_POLICY" envDefault:"multiple"`
+	LinkByEmail       string   `env:"LINK_BY_EMAIL" envDefault:"verified"`
+	AdminEmails       []string `env:"ADMIN_EMAILS" envSeparator:","`
+	// DevLogin defaults to true in development and false in production.
+	DevLogin *bool `env:"DEV_LOGIN"`
+
+	JWTAlg      string `env:"JWT_ALG" envDefault:"ES256"`
+	JWTKeyFile  string `env:"JWT_KEY_FILE"`
+	JWTSecret   string `env:"JWT_SECRET"`
+	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"authbroker"`
+	// DataDir holds generated development keys.
+	DataDir string `env:"DATA_DIR" envDefault:"./data"`
+
+	IntrospectSecret string `env:"INTROSPECT_SECRET"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for client IPs.
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+
+	RateLimitAuth    int `env:"RATE_LIMIT_AUTH" envDefault:"30"`
+	RateLimitToken   int `env:"RATE_LIMIT_TOKEN" envDefault:"60"`
+	RateLimitRefresh int `env:"RATE_LIMIT_REFRESH" envDefault:"20"`
+
+	Google Provider `envPrefix:"GOOGLE_"`
+	GitHub Provider `envPrefix:"GITHUB_"`
+	Kakao  Provider `envPrefix:"KAKAO_"`
+	Naver  Provider `envPrefix:"NAVER_"`
+	OIDC   Provider `envPrefix:"OIDC_"`
+}
+
+// Production reports whether APP_ENV is production.
+func (c *Config) Production() bool { return c.AppEnv == "production" }
+
+// DevLoginEnabled reports whether the dev provider is on.
+func (c *Config) DevLoginEnabled() bool {
+	if c.DevLogin != nil {
+		return *c.DevLogin
+	}
+	return !c.Production()
+}
+
+// Problems is the list of configuration problems, one line each, each
+// naming the variable.
+type Problems []string
+
+func (p Problems) Error() string { return strings.Join(p, "\n") }
+
+// Load reads the environment (and dotenvFile when it exists; real
+// environment variables win) into a Config and validates it. A non-nil error
+// is a Problems value.
+func Load(dotenvFile string) (*Config, error) {
+	if dotenvFile != "" {
+		if _, err := os.Stat(dotenvFile); err == nil {
+			if err := godotenv.Load(dotenvFile); err != nil {
+				return nil, Problems{fmt.Sprintf("%s: %v", dotenvFile, err)}
+			}
+		}
+	}
+	return FromEnv(os.Environ())
+}
+
+// FromEnv parses an environment given as KEY=VALUE pairs (tests pass their own).
+func FromEnv(environ []string) (*Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var c Config
+	var problems Problems
+	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
+		problems = append(problems, parseProblems(err, vars)...)
+	}
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return &c, nil
+}
+
+// parseProblems turns env's aggregate error into one line per variable.
+func parseProblems(err error, vars map[string]string) Problems {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return Problems{err.Error()}
+	}
+	var out Problems
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			name := envName(reflect.TypeOf(Config{}), pe.Name, "")
+			kind := strings.TrimPrefix(pe.Type.String(), "*")
+			switch kind {
+			case "time.Duration":
+				kind = "a duration (like 15m or 336h)"
+			case "int":
+				kind = "an integer"
+			case "bool":
+				kind = "true or false"
+			}
+			out = append(out, fmt.Sprintf("%s: %q is not %s", name, vars[name], kind))
+			continue
+		}
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// envName finds the environment variable of the struct field called field.
+func envName(t reflect.Type, field, prefix string) string {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("envPrefix") != "" {
+			if n := envName(f.Type, field, prefix+f.Tag.Get("envPrefix")); n != "" {
+				return n
+			}
+			continue
+		}
+		if f.Name == field {
+			return prefix + strings.Split(f.Tag.Get("env"), ",")[0]
+		}
+	}
+	if prefix == "" {
+		return field
+	}
+	return ""
+}
+
+func oneOf(name, v string, allowed ...string) string {
+	for _, a := range allowed {
+		if v == a {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s: %q is not one of %s", name, v, strings.Join(allowed, ", "))
+}
+
+func (c *Config) validate() Problems {
+	var p Problems
+	add := func(s string) {
+		if s != "" {
+			p = append(p, s)
+		}
+	}
+	add(oneOf("APP_ENV", c.AppEnv, "development", "production"))
+	add(oneOf("TOKEN_DELIVERY", c.TokenDelivery, "code", "cookie"))
+	add(oneOf("SESSION_POLICY", c.SessionPolicy, "multiple", "single", "single_confirm"))
+	add(oneOf("LINK_BY_EMAIL", c.LinkByEmail, "verified", "never"))
+	add(oneOf("JWT_ALG", c.JWTAlg, "ES256", "RS256", "EdDSA", "HS256"))
+	add(oneOf("LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error"))
+
+	base, err := url.Parse(c.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		add(fmt.Sprintf("BASE_URL: %q is not an absolute http(s) URL", c.BaseURL))
+	}
+	switch {
+	case strings.HasPrefix(c.DatabaseURL, "sqlite://"), strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
+	default:
+		add(fmt.Sprintf("DATABASE_URL: %q is not sqlite://PATH or postgres://…", c.DatabaseURL))
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel" && u.Scheme != "redis-cluster") {
+			add(fmt.Sprintf("REDIS_URL: %q is not a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL", redact(c.RedisURL)))
+		}
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			add(fmt.Sprintf("%s: %s must be positive", name, d))
+		}
+	}
+	positive("ACCESS_TOKEN_TTL", c.AccessTokenTTL)
+	positive("REFRESH_TOKEN_TTL", c.RefreshTokenTTL)
+	positive("LOGIN_STATE_TTL", c.LoginStateTTL)
+	positive("CODE_TTL", c.CodeTTL)
+	positive("PROVIDER_TIMEOUT", c.ProviderTimeout)
+	if c.RefreshReuseGrace < 0 {
+		add(fmt.Sprintf("REFRESH_REUSE_GRACE: %s must not be negative", c.RefreshReuseGrace))
+	}
+	if c.RefreshTokenTTL > 0 && c.AccessTokenTTL > c.RefreshTokenTTL {
+		add("ACCESS_TOKEN_TTL: must not be longer than REFRESH_TOKEN_TTL")
+	}
+	for _, r := range c.AllowedReturnURLs {
+		u, err := url.Parse(strings.TrimSpace(r))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add(fmt.Sprintf("ALLOWED_RETURN_URLS: %q is not an absolute http(s) URL without query or fragment", r))
+		}
+	}
+	if c.JWTAlg == "HS256" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.Production() {
+		add("JWT_SECRET: required with JWT_ALG=HS256 in production")
+	}
+	if c.Production() {
+		if c.DevLoginEnabled() {
+			add("DEV_LOGIN: the dev provider signs anyone in; it is refused when APP_ENV=production")
+		}
+		if base != nil && base.Scheme != "https" {
+			add(fmt.Sprintf("BASE_URL: %q must be https when APP_ENV=production", c.BaseURL))
+		}
+		if c.JWTAlg == "HS256" {
+			if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+				add("JWT_SECRET: shorter than 32 bytes; refused when APP_ENV=production")
+			}
+		} else if c.JWTKeyFile == "" {
+			add("JWT_KEY_FILE: required when APP_ENV=production (run `authbroker keygen`)")
+		}
+	}
+	if c.OIDC.ClientID != "" && c.OIDC.Issuer == "" {
+		add("OIDC_ISSUER: required when OIDC_CLIENT_ID is set")
+	}
+	return p
+}
+
+// redact hides a password in a URL so it can appear in an error line.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redacted is a printable copy of a URL with any password hidden.
+func Redacted(raw string) string { return redact(raw) }
