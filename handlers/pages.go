@@ -1,0 +1,107 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authbroker/authbroker/internal/auth"
+)
+
+// providerButton is one button on the login page.
+type providerButton struct {
+	Name, DisplayName, Href, Mark string
+}
+
+var providerMarks = map[string]string{"google": "G", "github": "", "kakao": "K", "naver": "N", "oidc": "◆", "dev": "⚙"}
+
+// loginPage is GET /: a button per enabled provider, carrying return_to and
+// the SPA's PKCE challenge through to /auth/{provider}.
+func (a *API) loginPage(c echo.Context) error {
+	markPage(c)
+	keep := url.Values{}
+	for _, k := range []string{"return_to", "code_challenge", "code_challenge_method", "force"} {
+		if v := c.QueryParam(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	if rt := keep.Get("return_to"); rt != "" {
+		if _, ok := a.Auth.ReturnPolicy().Check(rt); !ok {
+			return auth.AsError(&auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "return_to is not an allowed return URL"})
+		}
+	}
+	var buttons []providerButton
+	for _, p := range a.Providers.List() {
+		href := "/auth/" + p.Name()
+		if len(keep) > 0 {
+			href += "?" + keep.Encode()
+		}
+		mark := providerMarks[p.Name()]
+		if mark == "" {
+			mark = "›"
+		}
+		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: href, Mark: mark})
+	}
+	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": buttons})
+}
+
+// start is GET /auth/{provider}.
+func (a *API) start(c echo.Context) error {
+	markPage(c)
+	req := auth.StartRequest{
+		Provider:            c.Param("provider"),
+		ReturnTo:            c.QueryParam("return_to"),
+		CodeChallenge:       c.QueryParam("code_challenge"),
+		CodeChallengeMethod: c.QueryParam("code_challenge_method"),
+		Force:               c.QueryParam("force") == "true",
+	}
+	if ck, err := c.Cookie(a.cookies.binding); err == nil {
+		req.Binding = ck.Value
+	}
+	if lc := c.QueryParam("link_code"); lc != "" {
+		memberID, err := a.Auth.TakeLinkCode(c.Request().Context(), lc, req.Provider)
+		if err != nil {
+			return err
+		}
+		req.LinkMemberID = memberID
+	}
+	res, err := a.Auth.StartLogin(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(a.cookies.cookie(a.cookies.binding, res.Binding, "/auth", a.Config.LoginStateTTL))
+	return c.Redirect(http.StatusFound, res.RedirectURL)
+}
+
+// callback is GET /auth/{provider}/callback.
+func (a *API) callback(c echo.Context) error {
+	markPage(c)
+	q := c.QueryParams()
+	req := auth.FinishRequest{
+		Provider:         c.Param("provider"),
+		State:            q.Get("state"),
+		Code:             q.Get("code"),
+		Error:            q.Get("error"),
+		ErrorDescription: q.Get("error_description"),
+		UserAgent:        c.Request().UserAgent(),
+		IP:               c.RealIP(),
+	}
+	if ck, err := c.Cookie(a.cookies.binding); err == nil {
+		req.Binding = ck.Value
+	}
+	res, err := a.Auth.FinishLogin(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	if res.Tokens != nil {
+		a.setTokenCookies(c, *res.Tokens)
+	}
+	if res.Redirect != "" {
+		return c.Redirect(http.StatusFound, res.Redirect)
+	}
+	m := res.Member
+	return a.renderPage(c, http.StatusOK, "success", map[string]any{
+		"ID": m.ID, "Name": m.Name, "Email": m.Email, "Avatar": m.AvatarURL, "Provider": res.Provider, "Linked": res.Linked,
+	})
+}

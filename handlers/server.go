@@ -1,0 +1,199 @@
+// Package handlers is authbroker's HTTP surface: thin Echo handlers that read
+// a request, call one auth.Service method and write the answer. Status codes
+// and error bodies are chosen in one place (errors.go).
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/providers"
+	"github.com/authbroker/authbroker/templates"
+)
+
+// Check is a named readiness probe (database, Redis).
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps is what the HTTP layer needs.
+type Deps struct {
+	Config    *config.Config
+	Auth      *auth.Service
+	Providers *providers.Registry
+	Keys      *token.Keyset
+	Verifier  *bearer.Verifier
+	Pages     *templates.Renderer
+	Logger    *slog.Logger
+	Ready     []Check
+	// Extra registers more routes (admin, metrics) on the same server.
+	Extra []func(e *echo.Echo, api *API)
+	// Middleware runs before routing (metrics, rate limits).
+	Middleware []echo.MiddlewareFunc
+}
+
+// API bundles what route registrars need.
+type API struct {
+	Deps
+	cookies cookieNames
+	// Authn verifies the bearer token (header, or cookie in cookie mode).
+	Authn echo.MiddlewareFunc
+}
+
+// New builds the Echo server with every route.
+func New(d Deps) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL)}
+	e.HTTPErrorHandler = api.errorHandler
+
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.Set("request_id", id)
+		},
+	}))
+	e.Use(api.requestLog)
+	e.Use(middleware.Recover())
+	e.Use(securityHeaders)
+	e.Use(middleware.BodyLimit("64K"))
+	for _, m := range d.Middleware {
+		e.Use(m)
+	}
+
+	mw := bearer.MiddlewareConfig{}
+	if d.Config.TokenDelivery == "cookie" {
+		mw.Cookie = api.cookies.access
+	}
+	api.Authn = bearer.MiddlewareWithConfig(d.Verifier, mw)
+
+	e.GET("/healthz", api.healthz)
+	e.GET("/readyz", api.readyz)
+	e.GET("/.well-known/jwks.json", api.jwks)
+	e.GET("/.well-known/openid-configuration", api.openidConfiguration)
+	e.StaticFS("/static", templates.Static())
+
+	e.GET("/", api.loginPage)
+	cors := middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:     d.Auth.ReturnPolicy().Origins(),
+		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+		AllowHeaders:     []string{"Authorization", "Content-Type", csrfHeader},
+		AllowCredentials: d.Config.TokenDelivery == "cookie",
+		MaxAge:           600,
+	})
+	a := e.Group("/auth", cors, api.csrf)
+	a.POST("/token", api.token)
+	a.POST("/logout", api.logout, api.Authn)
+	a.POST("/revoke", api.revoke)
+	a.POST("/introspect", api.introspect)
+	a.GET("/me", api.me, api.Authn)
+	a.GET("/sessions", api.sessions, api.Authn)
+	a.DELETE("/sessions/:id", api.endSession, api.Authn)
+	a.POST("/link/:provider", api.link, api.Authn)
+	a.DELETE("/identities/:provider/:subject", api.unlink, api.Authn)
+	if h, ok := devHandler(d.Providers); ok {
+		a.Any("/dev/authorize", echo.WrapHandler(h))
+	}
+	a.GET("/:provider", api.start)
+	a.GET("/:provider/callback", api.callback)
+	a.POST("/:provider/token", api.native)
+	// Preflight for routes that only exist as POST/DELETE.
+	a.OPTIONS("/*", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+
+	for _, r := range d.Extra {
+		r(e, api)
+	}
+	return e
+}
+
+// devHandler finds the dev provider's form handler when it is enabled.
+func devHandler(reg *providers.Registry) (http.Handler, bool) {
+	p, ok := reg.Get("dev")
+	if !ok {
+		return nil, false
+	}
+	h, ok := p.(http.Handler)
+	return h, ok
+}
+
+// ipExtractor trusts X-Forwarded-For only from configured proxies; by
+// default the peer address is the client (a forged header changes nothing).
+func ipExtractor(trusted []string) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	var opts []echo.TrustOption
+	opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
+	for _, cidr := range trusted {
+		if _, n, err := net.ParseCIDR(strings.TrimSpace(cidr)); err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// securityHeaders sets headers every response carries; pages get a strict
+// CSP (no script at all), API answers never get cached.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if c.Request().URL.Path != "/.well-known/jwks.json" && c.Request().URL.Path != "/.well-known/openid-configuration" && !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+// requestLog writes one line per request with its id; never query strings
+// (they carry codes and states) or headers (they carry tokens).
+func (a *API) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		path := c.Path()
+		if path == "" {
+			path = "unmatched"
+		}
+		a.Logger.LogAttrs(req.Context(), slog.LevelInfo, "http.request",
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", req.Method),
+			slog.String("route", path),
+			slog.Int("status", c.Response().Status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("ip", c.RealIP()),
+		)
+		return nil
+	}
+}
+
+// baseOrigin is scheme://host of BASE_URL.
+func baseOrigin(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,290 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/auth"
+)
+
+// tokenRequest is the union of the token API's parameters.
+type tokenRequest struct {
+	GrantType     string `json:"grant_type"`
+	Code          string `json:"code"`
+	CodeVerifier  string `json:"code_verifier"`
+	RefreshToken  string `json:"refresh_token"`
+	IDToken       string `json:"id_token"`
+	AccessToken   string `json:"access_token"`
+	Nonce         string `json:"nonce"`
+	Token         string `json:"token"`
+	TokenTypeHint string `json:"token_type_hint"`
+	Scope         string `json:"scope"`
+	All           string `json:"all"`
+	Force         string `json:"force"`
+	ReturnTo      string `json:"return_to"`
+}
+
+var errBadBody = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object or a form of string parameters"}
+
+// parseTokenRequest reads a JSON or form body (RFC 6749 §4.1.3 uses forms;
+// SPAs prefer JSON). Parameters in the query string are ignored: tokens in
+// URLs end up in logs. Repeated form parameters are refused (RFC 6749 §3.2).
+func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
+	var r tokenRequest
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil && len(body) == 0 {
+		return r, nil
+	}
+	switch {
+	case err != nil:
+		return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+	case mt == "application/json":
+		if len(strings.TrimSpace(string(body))) == 0 {
+			return r, nil
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return r, errBadBody
+		}
+		fields := map[string]*string{
+			"grant_type": &r.GrantType, "code": &r.Code, "code_verifier": &r.CodeVerifier, "refresh_token": &r.RefreshToken,
+			"id_token": &r.IDToken, "access_token": &r.AccessToken, "nonce": &r.Nonce, "token": &r.Token,
+			"token_type_hint": &r.TokenTypeHint, "scope": &r.Scope, "all": &r.All, "force": &r.Force, "return_to": &r.ReturnTo,
+		}
+		for k, v := range raw {
+			dst, ok := fields[k]
+			if !ok {
+				continue
+			}
+			switch t := v.(type) {
+			case string:
+				*dst = t
+			case bool:
+				if k != "all" && k != "force" {
+					return r, errBadBody
+				}
+				if t {
+					*dst = "true"
+				}
+			case nil:
+			default:
+				return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "parameter " + k + " must be a string"}
+			}
+		}
+		return r, nil
+	case mt == "application/x-www-form-urlencoded":
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return r, errBadBody
+		}
+		for k, v := range vals {
+			if len(v) > 1 {
+				return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "parameter " + k + " is repeated"}
+			}
+		}
+		r = tokenRequest{
+			GrantType: vals.Get("grant_type"), Code: vals.Get("code"), CodeVerifier: vals.Get("code_verifier"),
+			RefreshToken: vals.Get("refresh_token"), IDToken: vals.Get("id_token"), AccessToken: vals.Get("access_token"),
+			Nonce: vals.Get("nonce"), Token: vals.Get("token"), TokenTypeHint: vals.Get("token_type_hint"),
+			Scope: vals.Get("scope"), All: vals.Get("all"), Force: vals.Get("force"), ReturnTo: vals.Get("return_to"),
+		}
+		return r, nil
+	default:
+		if len(body) == 0 {
+			return r, nil
+		}
+		return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+	}
+}
+
+// readTokenRequest reads the body (BodyLimit caps it) and parses it.
+func readTokenRequest(c echo.Context) (tokenRequest, error) {
+	r := c.Request()
+	var body []byte
+	if r.Body != nil {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			var he *echo.HTTPError
+			if errors.As(err, &he) {
+				return tokenRequest{}, he
+			}
+			return tokenRequest{}, errBadBody
+		}
+		body = b
+	}
+	return parseTokenRequest(r.Header.Get(echo.HeaderContentType), body)
+}
+
+// token is POST /auth/token.
+func (a *API) token(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var tr auth.TokenResponse
+	switch req.GrantType {
+	case "authorization_code":
+		tr, err = a.Auth.Redeem(ctx, req.Code, req.CodeVerifier, c.Request().UserAgent(), c.RealIP())
+	case "refresh_token":
+		rt := req.RefreshToken
+		if rt == "" && a.Config.TokenDelivery == "cookie" {
+			if ck, cerr := c.Cookie(a.cookies.refresh); cerr == nil {
+				rt = ck.Value
+			}
+		}
+		tr, err = a.Auth.Refresh(ctx, rt, c.RealIP())
+	case "":
+		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "grant_type is required"}
+	default:
+		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeUnsupportedGrantType, Description: "grant_type must be authorization_code or refresh_token"}
+	}
+	if err != nil {
+		return err
+	}
+	return a.writeTokens(c, tr)
+}
+
+// writeTokens answers a successful grant: the JSON pair, or in cookie mode
+// the cookies and a body without token values.
+func (a *API) writeTokens(c echo.Context, tr auth.TokenResponse) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Pragma", "no-cache")
+	if a.Config.TokenDelivery == "cookie" {
+		a.setTokenCookies(c, tr)
+		return c.JSON(http.StatusOK, map[string]any{
+			"token_type": "Bearer", "expires_in": tr.ExpiresIn, "refresh_expires_in": tr.RefreshExpiresIn, "member": tr.Member,
+		})
+	}
+	return c.JSON(http.StatusOK, tr)
+}
+
+// native is POST /auth/{provider}/token.
+func (a *API) native(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	tr, err := a.Auth.NativeLogin(c.Request().Context(), auth.NativeRequest{
+		Provider: c.Param("provider"), IDToken: req.IDToken, AccessToken: req.AccessToken, Nonce: req.Nonce,
+		Force: req.Force == "true", UserAgent: c.Request().UserAgent(), IP: c.RealIP(),
+	})
+	if err != nil {
+		return err
+	}
+	return a.writeTokens(c, tr)
+}
+
+// logout is POST /auth/logout (Bearer): scope local|others|global, all=true = global.
+func (a *API) logout(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	scope := req.Scope
+	if scope == "" {
+		scope = c.QueryParam("scope")
+	}
+	if req.All == "true" || c.QueryParam("all") == "true" {
+		scope = auth.ScopeGlobal
+	}
+	claims := bearer.FromContext(c)
+	if err := a.Auth.Logout(c.Request().Context(), claims, scope); err != nil {
+		return err
+	}
+	if a.Config.TokenDelivery == "cookie" && scope != auth.ScopeOthers {
+		a.clearTokenCookies(c)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// revoke is POST /auth/revoke (RFC 7009): 200 whatever the token was.
+func (a *API) revoke(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Auth.Revoke(c.Request().Context(), req.Token, req.TokenTypeHint); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// introspect is POST /auth/introspect (RFC 7662), for resource servers that
+// hold INTROSPECT_SECRET (HTTP Basic, any user name). Without a configured
+// secret the endpoint is off.
+func (a *API) introspect(c echo.Context) error {
+	secret := a.Config.IntrospectSecret
+	_, pass, ok := c.Request().BasicAuth()
+	if secret == "" || !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(secret)) != 1 {
+		c.Response().Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
+		return c.JSON(http.StatusUnauthorized, oauthError{Error: auth.CodeInvalidClient, Description: "introspection needs HTTP Basic with INTROSPECT_SECRET"})
+	}
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "token is required"}
+	}
+	return c.JSON(http.StatusOK, a.Auth.Introspect(c.Request().Context(), req.Token))
+}
+
+// me is GET /auth/me.
+func (a *API) me(c echo.Context) error {
+	v, err := a.Auth.Me(c.Request().Context(), bearer.FromContext(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// sessions is GET /auth/sessions.
+func (a *API) sessions(c echo.Context) error {
+	list, err := a.Auth.Sessions(c.Request().Context(), bearer.FromContext(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions": list})
+}
+
+// endSession is DELETE /auth/sessions/{id}.
+func (a *API) endSession(c echo.Context) error {
+	if err := a.Auth.EndSession(c.Request().Context(), bearer.FromContext(c).Subject, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// link is POST /auth/link/{provider} (Bearer): returns a URL on our origin
+// that starts a login whose result is linked to the caller. The browser
+// must navigate there itself (top level) so the state is bound to it.
+func (a *API) link(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	u, err := a.Auth.LinkURL(c.Request().Context(), bearer.FromContext(c), c.Param("provider"), req.ReturnTo)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"url": u, "expires_in": int(a.Config.CodeTTL / time.Second)})
+}
+
+// unlink is DELETE /auth/identities/{provider}/{subject}.
+func (a *API) unlink(c echo.Context) error {
+	if err := a.Auth.Unlink(c.Request().Context(), bearer.FromContext(c), c.Param("provider"), c.Param("subject")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

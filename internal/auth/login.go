@@ -1,0 +1,291 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/authbroker/authbroker/internal/member"
+	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/providers"
+	"golang.org/x/oauth2"
+)
+
+// StartRequest is GET /auth/{provider}.
+type StartRequest struct {
+	Provider string
+	ReturnTo string
+	// CodeChallenge/Method are the SPA's own PKCE pair for the one-time code.
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Force               bool
+	// Binding is the browser's existing state-binding cookie value, if any.
+	Binding string
+	// LinkMemberID is set when a signed-in member links another provider.
+	LinkMemberID string
+}
+
+// StartResult tells the handler where to send the browser and which
+// binding cookie value to (re)set.
+type StartResult struct {
+	RedirectURL string
+	Binding     string
+}
+
+// pkceSupporter is implemented by providers that accept PKCE; providers
+// that do not implement it are assumed to support it (the OAuth 2.1 default).
+type pkceSupporter interface{ PKCE() bool }
+
+func supportsPKCE(p providers.Provider) bool {
+	if ps, ok := p.(pkceSupporter); ok {
+		return ps.PKCE()
+	}
+	return true
+}
+
+// StartLogin validates the request, stores the login state and returns the
+// provider's authorize URL. Nothing is stored when validation fails.
+func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, error) {
+	p, ok := s.d.Providers.Get(r.Provider)
+	if !ok {
+		return StartResult{}, ErrUnknownProvider
+	}
+	if r.ReturnTo != "" {
+		if _, ok := s.ReturnPolicy().Check(r.ReturnTo); !ok {
+			return StartResult{}, errInvalidRequest("return_to is not an allowed return URL")
+		}
+	}
+	if r.CodeChallenge != "" || r.CodeChallengeMethod != "" {
+		if r.CodeChallengeMethod != "S256" {
+			return StartResult{}, errInvalidRequest("code_challenge_method must be S256")
+		}
+		if len(r.CodeChallenge) != 43 || !validPKCEValue(r.CodeChallenge) {
+			return StartResult{}, errInvalidRequest("code_challenge must be a base64url S256 challenge")
+		}
+	}
+	binding := r.Binding
+	if len(binding) < 43 || len(binding) > 64 {
+		binding = randomToken(32)
+	}
+	state := randomToken(32)
+	st := store.LoginState{
+		Provider:      p.Name(),
+		Binding:       lookupKey(binding),
+		ReturnTo:      r.ReturnTo,
+		CodeChallenge: r.CodeChallenge,
+		Force:         r.Force,
+		LinkMemberID:  r.LinkMemberID,
+		CreatedAt:     s.d.Now().UTC(),
+		Nonce:         randomToken(24),
+	}
+	areq := providers.AuthRequest{State: state, Nonce: st.Nonce}
+	if supportsPKCE(p) {
+		st.PKCEVerifier = oauth2.GenerateVerifier()
+		areq.CodeChallenge = oauth2.S256ChallengeFromVerifier(st.PKCEVerifier)
+	}
+	if err := s.d.States.PutState(ctx, lookupKey(state), st, s.d.Config.LoginStateTTL); err != nil {
+		return StartResult{}, unavailable("store login state", err)
+	}
+	return StartResult{RedirectURL: p.AuthCodeURL(areq), Binding: binding}, nil
+}
+
+// FinishRequest is GET /auth/{provider}/callback.
+type FinishRequest struct {
+	Provider         string
+	State            string
+	Code             string
+	Error            string
+	ErrorDescription string
+	Binding          string
+	UserAgent        string
+	IP               string
+}
+
+// FinishResult tells the handler how to answer the browser.
+type FinishResult struct {
+	// Redirect is where to send the browser (return_to with a code, or with
+	// error parameters); empty means render the success page.
+	Redirect string
+	Member   store.Member
+	Provider string
+	// Tokens is set in cookie delivery mode: the handler sets the cookies.
+	Tokens *TokenResponse
+	// Linked is set when the login linked a provider to a signed-in member.
+	Linked bool
+}
+
+// FinishLogin checks the state (single use, same browser, same provider),
+// exchanges the code, runs oauth2Process and delivers the result. Any
+// failure before oauth2Process creates nothing.
+func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResult, error) {
+	p, ok := s.d.Providers.Get(r.Provider)
+	if !ok {
+		return FinishResult{}, ErrUnknownProvider
+	}
+	if r.State == "" || len(r.State) > 256 {
+		s.obs.Login(r.Provider, "bad_state")
+		return FinishResult{}, errInvalidRequest("the sign-in response has no valid state; start again")
+	}
+	// Take first: whatever happens next, this state can never be used again.
+	st, err := s.d.States.TakeState(ctx, lookupKey(r.State))
+	if errors.Is(err, store.ErrNotFound) {
+		s.obs.Login(r.Provider, "bad_state")
+		return FinishResult{}, errInvalidRequest("this sign-in link has expired or was already used; start again")
+	}
+	if err != nil {
+		return FinishResult{}, unavailable("take login state", err)
+	}
+	// A state issued for another provider is a mix-up attempt (RFC 9700 §4.4).
+	if st.Provider != p.Name() {
+		s.obs.Login(r.Provider, "bad_state")
+		return FinishResult{}, errInvalidRequest("the sign-in response does not belong to this provider")
+	}
+	// Login CSRF defence (RFC 9700 §4.7): the state is bound to the browser
+	// that started the login.
+	if r.Binding == "" || subtle.ConstantTimeCompare([]byte(lookupKey(r.Binding)), []byte(st.Binding)) != 1 {
+		s.obs.Login(r.Provider, "bad_state")
+		return FinishResult{}, errInvalidRequest("this sign-in was started in another browser; start again here")
+	}
+	returnTo, _ := s.ReturnPolicy().Check(st.ReturnTo)
+
+	if r.Error != "" {
+		s.obs.Login(r.Provider, "denied")
+		code := r.Error
+		if code != CodeAccessDenied && code != "consent_required" && code != "login_required" {
+			code = CodeAccessDenied
+		}
+		desc := r.ErrorDescription
+		if len(desc) > 300 {
+			desc = desc[:300]
+		}
+		if desc == "" {
+			desc = "sign-in was cancelled at " + p.DisplayName()
+		}
+		if returnTo != nil {
+			return FinishResult{Redirect: withParams(returnTo, "error", code, "error_description", desc), Provider: p.Name()}, nil
+		}
+		return FinishResult{}, newErr(http.StatusForbidden, code, desc, nil)
+	}
+	if r.Code == "" || len(r.Code) > 2048 {
+		return FinishResult{}, errInvalidRequest("the sign-in response has no code")
+	}
+
+	start := s.d.Now()
+	profile, err := p.Exchange(ctx, providers.Callback{Code: r.Code, State: r.State, PKCEVerifier: st.PKCEVerifier, Nonce: st.Nonce})
+	if err != nil {
+		s.obs.Login(r.Provider, "provider_error")
+		s.log.WarnContext(ctx, "login.exchange_failed", "provider", p.Name(), "error", err.Error(), "elapsed", s.d.Now().Sub(start).String())
+		return FinishResult{}, providerFailure(p, err)
+	}
+
+	if st.LinkMemberID != "" {
+		if _, err := s.d.Members.Link(ctx, st.LinkMemberID, profile); err != nil {
+			s.obs.Login(r.Provider, "link_failed")
+			if errors.Is(err, store.ErrConflict) {
+				return FinishResult{}, newErr(http.StatusConflict, "identity_in_use", "this "+p.DisplayName()+" account is already linked to another member", err)
+			}
+			return FinishResult{}, AsError(err)
+		}
+		m, err := s.d.MemberStore.GetMember(ctx, st.LinkMemberID)
+		if err != nil {
+			return FinishResult{}, AsError(err)
+		}
+		s.obs.Login(r.Provider, "linked")
+		res := FinishResult{Member: m, Provider: p.Name(), Linked: true}
+		if returnTo != nil {
+			res.Redirect = withParams(returnTo, "linked", p.Name())
+		}
+		return res, nil
+	}
+
+	pr, err := s.d.Members.OAuth2Process(ctx, profile)
+	if err != nil {
+		return FinishResult{}, s.processFailure(ctx, r.Provider, returnTo, err)
+	}
+	m := pr.Member
+
+	revokeOthers, err := s.applySessionPolicy(ctx, m.ID, st.Force)
+	if err != nil {
+		s.obs.Login(r.Provider, "already_signed_in")
+		e := AsError(err)
+		if returnTo != nil && e.Code == CodeAlreadySignedIn {
+			return FinishResult{Redirect: withParams(returnTo, "error", e.Code, "error_description", e.Description), Provider: p.Name(), Member: m}, nil
+		}
+		return FinishResult{}, e
+	}
+	s.log.InfoContext(ctx, "login.succeeded", "provider", p.Name(), "member_id", m.ID, "created", pr.Created, "linked", pr.Linked)
+	s.obs.Login(r.Provider, "success")
+
+	res := FinishResult{Member: m, Provider: p.Name()}
+	switch {
+	case s.d.Config.TokenDelivery == "cookie":
+		tr, err := s.createSession(ctx, m, p.Name(), r.UserAgent, r.IP, revokeOthers)
+		if err != nil {
+			return FinishResult{}, err
+		}
+		res.Tokens = &tr
+		if returnTo != nil {
+			res.Redirect = returnTo.String()
+		}
+	case returnTo != nil:
+		code := randomToken(32)
+		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: revokeOthers, CreatedAt: s.d.Now().UTC()}
+		if err := s.d.Codes.PutCode(ctx, lookupKey(code), c, s.d.Config.CodeTTL); err != nil {
+			return FinishResult{}, unavailable("store one-time code", err)
+		}
+		res.Redirect = withParams(returnTo, "code", code)
+	}
+	return res, nil
+}
+
+// processFailure maps an oauth2Process error for the browser.
+func (s *Service) processFailure(ctx context.Context, provider string, returnTo *url.URL, err error) error {
+	if errors.Is(err, member.ErrDisabled) {
+		s.obs.Login(provider, "disabled")
+		return newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
+	}
+	s.obs.Login(provider, "error")
+	s.log.ErrorContext(ctx, "login.process_failed", "provider", provider, "error", err.Error())
+	return unavailable("oauth2Process", err)
+}
+
+// providerFailure turns a provider error into a page-safe error: the
+// provider's own error code and description when it sent one, never tokens.
+func providerFailure(p providers.Provider, err error) *Error {
+	var pe *providers.Error
+	desc := p.DisplayName() + " did not complete the sign-in; try again"
+	if errors.As(err, &pe) && pe.Description != "" {
+		desc = p.DisplayName() + " said: " + pe.Description
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		desc = p.DisplayName() + " did not answer in time; try again"
+	}
+	return newErr(http.StatusBadGateway, CodeProviderError, desc, err)
+}
+
+// applySessionPolicy enforces SESSION_POLICY for a new login of memberID.
+// It returns whether the member's other sessions must end once the new
+// session exists.
+func (s *Service) applySessionPolicy(ctx context.Context, memberID string, force bool) (bool, error) {
+	switch s.d.Config.SessionPolicy {
+	case "single":
+		return true, nil
+	case "single_confirm":
+		if force {
+			return true, nil
+		}
+		live, err := s.d.Sessions.ListSessions(ctx, memberID)
+		if err != nil {
+			return false, unavailable("list sessions", err)
+		}
+		if len(live) > 0 {
+			return false, newErr(http.StatusConflict, CodeAlreadySignedIn, "you are already signed in on another device; sign in again with force=true to end that session", nil)
+		}
+	}
+	return false, nil
+}
+
+// ReturnPolicy is the allow-list of return URLs.
+func (s *Service) ReturnPolicy() ReturnPolicy { return s.ret }

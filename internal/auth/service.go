@@ -1,0 +1,121 @@
+// Package auth is the broker's login and token service: it runs a login
+// from start to callback, turns it into a session and our own token pair,
+// and rotates, revokes and inspects those tokens. Handlers translate HTTP to
+// calls on Service and Service errors (*Error) back to HTTP; every rule lives
+// here.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/member"
+	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/providers"
+)
+
+// Deps is everything the service needs; main builds it once.
+type Deps struct {
+	Config      *config.Config
+	Providers   *providers.Registry
+	Members     *member.Service
+	MemberStore store.Members
+	States      store.States
+	Codes       store.Codes
+	Sessions    store.Sessions
+	Denylist    store.Denylist
+	DenyCache   *token.DenyCache
+	Issuer      *token.Issuer
+	Verifier    *bearer.Verifier
+	Logger      *slog.Logger
+	// Now is the clock; tests move it to exercise expiry and grace periods.
+	Now func() time.Time
+	// Observe receives login and refresh outcomes for metrics; may be nil.
+	Observe Observer
+}
+
+// Observer receives outcomes worth counting. Implemented by the metrics package.
+type Observer interface {
+	Login(provider, result string)
+	Refresh(outcome string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Login(string, string) {}
+func (nopObserver) Refresh(string)       {}
+
+// Service runs logins and token operations. It is safe for concurrent use
+// and holds no per-request state: any replica can finish what another began.
+type Service struct {
+	d   Deps
+	log *slog.Logger
+	obs Observer
+	ret ReturnPolicy
+}
+
+// New returns a Service over d.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	obs := d.Observe
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Service{d: d, log: d.Logger, obs: obs, ret: NewReturnPolicy(d.Config.AllowedReturnURLs)}
+}
+
+// Config returns the configuration the service runs with.
+func (s *Service) Config() *config.Config { return s.d.Config }
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand never fails on supported platforms; if it does we
+		// must not continue with predictable values.
+		panic("crypto/rand: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// lookupKey hashes a one-time value (state, code, binding) so a store read
+// never reveals a value that can be presented back.
+func lookupKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// s256 is the PKCE S256 transform (RFC 7636 §4.2).
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// validPKCEValue reports whether v has the RFC 7636 §4.1 shape of a
+// code_verifier (43–128 unreserved characters); S256 challenges are 43.
+func validPKCEValue(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
