@@ -18,6 +18,8 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/metrics"
+	"github.com/authbroker/authbroker/internal/ratelimit"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/templates"
@@ -39,10 +41,12 @@ type Deps struct {
 	Pages     *templates.Renderer
 	Logger    *slog.Logger
 	Ready     []Check
-	// Extra registers more routes (admin, metrics) on the same server.
+	// Limiter enforces the RATE_LIMIT_* settings; nil disables limits.
+	Limiter ratelimit.Limiter
+	// Metrics, when set, observes requests and serves /metrics.
+	Metrics *metrics.Metrics
+	// Extra registers more routes (admin) on the same server.
 	Extra []func(e *echo.Echo, api *API)
-	// Middleware runs before routing (metrics, rate limits).
-	Middleware []echo.MiddlewareFunc
 }
 
 // API bundles what route registrars need.
@@ -71,8 +75,9 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
-	for _, m := range d.Middleware {
-		e.Use(m)
+	if d.Metrics != nil {
+		e.Use(d.Metrics.Middleware)
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	}
 
 	mw := bearer.MiddlewareConfig{}
@@ -95,8 +100,10 @@ func New(d Deps) *echo.Echo {
 		AllowCredentials: d.Config.TokenDelivery == "cookie",
 		MaxAge:           600,
 	})
+	authLimit := api.limitBy(ratelimit.Limit{Name: "auth", PerMinute: d.Config.RateLimitAuth}, clientIP)
+	tokenLimit := api.limitBy(ratelimit.Limit{Name: "token", PerMinute: d.Config.RateLimitToken}, clientIP)
 	a := e.Group("/auth", cors, api.csrf)
-	a.POST("/token", api.token)
+	a.POST("/token", api.token, tokenLimit)
 	a.POST("/logout", api.logout, api.Authn)
 	a.POST("/revoke", api.revoke)
 	a.POST("/introspect", api.introspect)
@@ -108,9 +115,9 @@ func New(d Deps) *echo.Echo {
 	if h, ok := devHandler(d.Providers); ok {
 		a.Any("/dev/authorize", echo.WrapHandler(h))
 	}
-	a.GET("/:provider", api.start)
-	a.GET("/:provider/callback", api.callback)
-	a.POST("/:provider/token", api.native)
+	a.GET("/:provider", api.start, authLimit)
+	a.GET("/:provider/callback", api.callback, authLimit)
+	a.POST("/:provider/token", api.native, tokenLimit)
 	// Preflight for routes that only exist as POST/DELETE.
 	a.OPTIONS("/*", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/ratelimit"
 )
 
 // tokenRequest is the union of the token API's parameters.
@@ -142,6 +143,9 @@ func (a *API) token(c echo.Context) error {
 			if ck, cerr := c.Cookie(a.cookies.refresh); cerr == nil {
 				rt = ck.Value
 			}
+		}
+		if err := a.allow(c, ratelimit.Limit{Name: "refresh", PerMinute: a.Config.RateLimitRefresh}, refreshSession(rt)); err != nil {
+			return err
 		}
 		tr, err = a.Auth.Refresh(ctx, rt, c.RealIP())
 	case "":

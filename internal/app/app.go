@@ -15,6 +15,8 @@ import (
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
+	"github.com/authbroker/authbroker/internal/metrics"
+	"github.com/authbroker/authbroker/internal/ratelimit"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
@@ -27,7 +29,9 @@ import (
 // runs and what end-to-end tests start in-process.
 type App struct {
 	// Handler serves every route.
-	Handler  http.Handler
+	Handler http.Handler
+	// Metrics is the Prometheus registry behind /metrics.
+	Metrics  *metrics.Metrics
 	deny     *token.DenyCache
 	sql      *sqlstore.Store
 	closers  []func()
@@ -66,11 +70,12 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	}
 
 	var (
-		states   store.States   = db
-		codes    store.Codes    = db
-		sessions store.Sessions = db
-		denylist store.Denylist = db
-		ready                   = []handlers.Check{{Name: "database", Ping: db.Ping}}
+		states   store.States      = db
+		codes    store.Codes       = db
+		sessions store.Sessions    = db
+		denylist store.Denylist    = db
+		ready                      = []handlers.Check{{Name: "database", Ping: db.Ping}}
+		limiter  ratelimit.Limiter = ratelimit.NewMemory(time.Now)
 	)
 	if cfg.RedisURL != "" {
 		rc, err := redisstore.Connect(cfg.RedisURL)
@@ -82,6 +87,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		rs := redisstore.New(rc, "ab:")
 		states, codes, sessions, denylist = rs, rs, rs, rs
 		ready = append(ready, handlers.Check{Name: "redis", Ping: rs.Ping})
+		limiter = ratelimit.NewRedis(rc, "ab:rl:")
 	}
 
 	keys, err := token.LoadKeys(cfg)
@@ -95,6 +101,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		resync = 30 * time.Second
 	}
 	a.deny = token.NewDenyCache(denylist, resync, logger, time.Now)
+	a.Metrics = metrics.New(a.deny.Len)
 	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Revoked: a.deny.Contains}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 
@@ -108,7 +115,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	a.auth = auth.New(auth.Deps{
 		Config: cfg, Providers: reg, Members: members, MemberStore: db,
 		States: states, Codes: codes, Sessions: sessions, Denylist: denylist, DenyCache: a.deny,
-		Issuer: issuer, Verifier: verifier, Logger: logger, Now: time.Now,
+		Issuer: issuer, Verifier: verifier, Logger: logger, Now: time.Now, Observe: a.Metrics,
 	})
 	pages, err := templates.New()
 	if err != nil {
@@ -117,7 +124,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	}
 	a.Handler = handlers.New(handlers.Deps{
 		Config: cfg, Auth: a.auth, Providers: reg, Keys: keys, Verifier: verifier,
-		Pages: pages, Logger: logger, Ready: ready,
+		Pages: pages, Logger: logger, Ready: ready, Limiter: limiter, Metrics: a.Metrics,
 	})
 	return a, nil
 }

@@ -1,0 +1,137 @@
+// Package metrics exposes authbroker's Prometheus metrics. It owns its
+// registry (no global default registry), so two brokers in one test
+// process count separately.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every collector. Label values are bounded sets (provider
+// names, outcomes, route patterns), never ids or user input.
+type Metrics struct {
+	reg          *prometheus.Registry
+	logins       *prometheus.CounterVec
+	refreshes    *prometheus.CounterVec
+	reuse        prometheus.Counter
+	requests     *prometheus.HistogramVec
+	providerCall *prometheus.HistogramVec
+	providerErr  *prometheus.CounterVec
+	storeErr     *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+}
+
+// New registers the collectors. denylistSize reports the in-process
+// denylist length at scrape time.
+func New(denylistSize func() int) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authbroker_logins_total", Help: "Logins by provider and result (success, denied, provider_error, bad_state, disabled, already_signed_in, linked, error).",
+	}, []string{"provider", "result"})
+	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authbroker_refresh_total", Help: "Refresh grants by outcome (rotated, grace, reuse_revoked, invalid, error).",
+	}, []string{"outcome"})
+	m.reuse = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authbroker_refresh_reuse_detected_total", Help: "Refresh tokens replayed after the grace period; each revoked a session.",
+	})
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "authbroker_http_request_duration_seconds", Help: "HTTP request latency by route pattern, method and status class.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method", "code"})
+	m.providerCall = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "authbroker_provider_request_duration_seconds", Help: "Latency of calls to identity providers by provider and host.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"provider"})
+	m.providerErr = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authbroker_provider_errors_total", Help: "Failed calls to identity providers (transport errors and 5xx).",
+	}, []string{"provider"})
+	m.storeErr = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authbroker_store_errors_total", Help: "Storage failures answered with 503, by operation.",
+	}, []string{"op"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authbroker_rate_limited_total", Help: "Requests refused with 429 by limit name.",
+	}, []string{"limit"})
+	m.reg.MustRegister(m.logins, m.refreshes, m.reuse, m.requests, m.providerCall, m.providerErr, m.storeErr, m.rateLimited)
+	if denylistSize != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authbroker_denylist_entries", Help: "Revoked sessions whose access tokens are still refused (in-process copy).",
+		}, func() float64 { return float64(denylistSize()) }))
+	}
+	return m
+}
+
+// Login counts a login outcome (auth.Observer).
+func (m *Metrics) Login(provider, result string) { m.logins.WithLabelValues(provider, result).Inc() }
+
+// Refresh counts a refresh outcome (auth.Observer).
+func (m *Metrics) Refresh(outcome string) {
+	m.refreshes.WithLabelValues(outcome).Inc()
+	if outcome == "reuse_revoked" {
+		m.reuse.Inc()
+	}
+}
+
+// StoreError counts a storage failure (auth.Observer).
+func (m *Metrics) StoreError(op string) { m.storeErr.WithLabelValues(op).Inc() }
+
+// RateLimited counts a 429.
+func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
+
+// ProviderCall records one HTTP call to a provider.
+func (m *Metrics) ProviderCall(provider string, d time.Duration, failed bool) {
+	m.providerCall.WithLabelValues(provider).Observe(d.Seconds())
+	if failed {
+		m.providerErr.WithLabelValues(provider).Inc()
+	}
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Middleware observes request latency by route pattern (bounded labels:
+// unmatched paths share one label).
+func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			if he, ok := err.(*echo.HTTPError); ok {
+				status = he.Code
+			}
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status/100)+"xx").Observe(time.Since(start).Seconds())
+		return err
+	}
+}
+
+// Transport wraps an http.RoundTripper to time calls to provider.
+func (m *Metrics) Transport(provider string, base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := base.RoundTrip(r)
+		m.ProviderCall(provider, time.Since(start), err != nil || (resp != nil && resp.StatusCode >= 500))
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

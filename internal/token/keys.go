@@ -1,0 +1,462 @@
+// Package token issues authbroker's access tokens (RFC 9068 JWTs), manages
+// the keys that sign them, encodes refresh tokens, and keeps each replica's
+// in-memory copy of the access-token denylist.
+//
+// Verification lives in the public package handlers/bearer so that other
+// services use exactly the rules the broker uses; Keyset implements its
+// KeySource.
+package token
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/config"
+)
+
+// Key sizes. RSA 2048 is the RFC 7518 §3.3 minimum and what every verifier
+// accepts; operators whose policy wants more supply their own JWT_KEY_FILE.
+const (
+	rsaBits        = 2048
+	hmacSecretSize = 32 // RFC 7518 §3.2: at least the hash size
+	minProdSecret  = 32
+)
+
+// Keyset is the broker's signing key plus the public keys of previous
+// signing keys, kept so that tokens signed before a rotation verify until
+// they expire. A Keyset is immutable and safe for concurrent use.
+//
+// Every key's kid is its RFC 7638 thumbprint (bearer.Thumbprint), so a kid
+// always names one key and never needs to be configured.
+type Keyset struct {
+	alg    string
+	kid    string
+	method jwt.SigningMethod
+	signer any // *ecdsa.PrivateKey, *rsa.PrivateKey, ed25519.PrivateKey or []byte
+	verify bearer.StaticKeys
+	jwks   []byte
+}
+
+// LoadKeys builds the Keyset JWT_ALG, JWT_KEY_FILE and JWT_SECRET describe.
+//
+// Asymmetric algorithms (ES256, the default; RS256; EdDSA) read PEM from
+// JWT_KEY_FILE. The file may hold several keys. Rotation:
+//
+//  1. prepend a new private key (`authbroker keygen`) and restart: the first
+//     key signs, the rest only verify and stay published in the JWKS;
+//  2. after the longest ACCESS_TOKEN_TTL in use has passed (plus the
+//     verifiers' JWKS cache, bearer.DefaultMaxAge at most), remove the old
+//     key. Previous keys may be given as PUBLIC KEY blocks.
+//
+// A previous key may use another algorithm than JWT_ALG (moving from RS256
+// to ES256 is a rotation like any other).
+//
+// HS256 uses JWT_SECRET (its bytes, as written) or JWT_KEY_FILE holding one
+// secret per line, the first signing and the others verifying, for the same
+// rotation. HS256 secrets never appear in the JWKS. Production refuses
+// secrets shorter than 32 bytes (RFC 7518 §3.2).
+//
+// In development, with no key configured, a key is generated once and kept
+// at <DATA_DIR>/jwt-<alg>.pem (jwt-hs256.key for HS256), mode 0600 in a
+// 0700 directory, and reused on later starts so that tokens survive
+// restarts. Production never generates keys.
+func LoadKeys(cfg *config.Config) (*Keyset, error) {
+	alg := cfg.JWTAlg
+	if alg == "" {
+		alg = bearer.ES256
+	}
+	var (
+		ks  *Keyset
+		err error
+	)
+	switch {
+	case alg == bearer.HS256 && cfg.JWTSecret != "" && cfg.JWTKeyFile != "":
+		return nil, errors.New("JWT_SECRET and JWT_KEY_FILE are both set; keep one")
+	case alg == bearer.HS256 && cfg.JWTSecret != "":
+		ks, err = newHMACKeyset([][]byte{[]byte(cfg.JWTSecret)})
+		if err != nil {
+			return nil, fmt.Errorf("JWT_SECRET: %w", err)
+		}
+	case cfg.JWTKeyFile != "":
+		data, rerr := os.ReadFile(cfg.JWTKeyFile)
+		if rerr != nil {
+			return nil, fmt.Errorf("JWT_KEY_FILE: %w", rerr)
+		}
+		ks, err = ParseKeys(alg, data)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_KEY_FILE %s: %w", cfg.JWTKeyFile, err)
+		}
+	case cfg.Production():
+		if alg == bearer.HS256 {
+			return nil, errors.New("JWT_SECRET: required with JWT_ALG=HS256 in production")
+		}
+		return nil, errors.New("JWT_KEY_FILE: required in production (run `authbroker keygen`)")
+	default:
+		ks, err = devKeys(cfg.DataDir, alg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Production() && alg == bearer.HS256 {
+		if s, _ := ks.signer.([]byte); len(s) < minProdSecret {
+			return nil, errors.New("HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
+		}
+	}
+	return ks, nil
+}
+
+// ParseKeys builds a Keyset from the contents of a key file: PEM blocks for
+// ES256, RS256 and EdDSA (PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY; PUBLIC
+// KEY for previous keys; EC PARAMETERS blocks are skipped), or one secret per
+// line for HS256. The first key signs and must be of type alg.
+func ParseKeys(alg string, data []byte) (*Keyset, error) {
+	if alg == bearer.HS256 {
+		var secrets [][]byte
+		for line := range bytes.Lines(data) {
+			line = bytes.TrimRight(line, "\r\n")
+			if len(line) > 0 {
+				secrets = append(secrets, line)
+			}
+		}
+		return newHMACKeyset(secrets)
+	}
+	if !asymmetric(alg) {
+		return nil, fmt.Errorf("unsupported JWT_ALG %q", alg)
+	}
+	var (
+		signer any
+		public []any
+		rest   = data
+	)
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if len(block.Headers) > 0 {
+			return nil, fmt.Errorf("PEM block %d: encrypted or annotated keys are not supported", n)
+		}
+		var (
+			key any
+			err error
+		)
+		switch block.Type {
+		case "EC PARAMETERS":
+			continue
+		case "PRIVATE KEY":
+			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		case "EC PRIVATE KEY":
+			key, err = x509.ParseECPrivateKey(block.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "PUBLIC KEY":
+			if signer == nil {
+				return nil, fmt.Errorf("PEM block %d: the first key signs and must be a private key", n)
+			}
+			key, err = x509.ParsePKIXPublicKey(block.Bytes)
+		default:
+			return nil, fmt.Errorf("PEM block %d: unexpected type %q", n, block.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		if signer == nil {
+			if got := algOf(key); got != alg {
+				return nil, fmt.Errorf("PEM block %d: the signing key is %s, JWT_ALG is %s", n, describe(key), alg)
+			}
+			signer = key
+		}
+		pub, err := publicOf(key)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		public = append(public, pub)
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return nil, errors.New("unparseable data after the last PEM block")
+	}
+	if signer == nil {
+		return nil, errors.New("no PEM private key found")
+	}
+	return newKeyset(alg, signer, public)
+}
+
+// GenerateKeyPEM returns a new signing key for alg in the form ParseKeys
+// reads: a PKCS #8 PEM private key for ES256 (P-256), RS256 (2048-bit) and
+// EdDSA (Ed25519), and for HS256 a line holding 32 random bytes in
+// base64url (43 characters, 256 bits).
+func GenerateKeyPEM(alg string) ([]byte, error) {
+	var key any
+	switch alg {
+	case bearer.HS256:
+		s := make([]byte, hmacSecretSize)
+		_, _ = rand.Read(s)
+		return []byte(base64.RawURLEncoding.EncodeToString(s) + "\n"), nil
+	case bearer.ES256:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	case bearer.RS256:
+		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	case bearer.EdDSA:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	default:
+		return nil, fmt.Errorf("unsupported JWT_ALG %q", alg)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// Alg is the signing algorithm (JWT_ALG).
+func (k *Keyset) Alg() string { return k.alg }
+
+// KeyID is the kid of the signing key.
+func (k *Keyset) KeyID() string { return k.kid }
+
+// JWKS returns the JSON Web Key Set served at /.well-known/jwks.json: the
+// public keys of the signing key and of every previous key, each with kty,
+// its parameters, kid, alg and use "sig" (RFC 7517 §4, §5). HS256 secrets are
+// never included, so with JWT_ALG=HS256 the set may be empty. The result is
+// computed once; callers get their own copy.
+func (k *Keyset) JWKS() []byte { return bytes.Clone(k.jwks) }
+
+// VerificationKey implements bearer.KeySource: the broker verifies its own
+// tokens (logout, revocation, introspection, protected routes) through the
+// same code as any other service.
+func (k *Keyset) VerificationKey(ctx context.Context, kid string) (any, string, error) {
+	return k.verify.VerificationKey(ctx, kid)
+}
+
+func newHMACKeyset(secrets [][]byte) (*Keyset, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("no HS256 secret")
+	}
+	public := make([]any, 0, len(secrets))
+	for _, s := range secrets {
+		public = append(public, bytes.Clone(s))
+	}
+	return newKeyset(bearer.HS256, public[0], public)
+}
+
+// newKeyset indexes keys by thumbprint and renders the JWKS. keys[0] is the
+// public half (or secret) of signer.
+func newKeyset(alg string, signer any, keys []any) (*Keyset, error) {
+	ks := &Keyset{alg: alg, signer: signer, verify: make(bearer.StaticKeys, len(keys))}
+	ks.method = jwt.GetSigningMethod(alg)
+	if ks.method == nil {
+		return nil, fmt.Errorf("unsupported JWT_ALG %q", alg)
+	}
+	published := make([]jwk, 0, len(keys))
+	for i, key := range keys {
+		kid, err := bearer.Thumbprint(key)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		if _, dup := ks.verify[kid]; dup {
+			return nil, fmt.Errorf("key %d: the same key appears twice", i+1)
+		}
+		keyAlg := algOf(key)
+		ks.verify[kid] = bearer.StaticKey{Key: key, Alg: keyAlg}
+		if i == 0 {
+			ks.kid = kid
+		}
+		if keyAlg != bearer.HS256 {
+			j, err := toJWK(key, kid, keyAlg)
+			if err != nil {
+				return nil, fmt.Errorf("key %d: %w", i+1, err)
+			}
+			published = append(published, j)
+		}
+	}
+	doc, err := json.Marshal(struct {
+		Keys []jwk `json:"keys"`
+	}{published})
+	if err != nil {
+		return nil, err
+	}
+	ks.jwks = doc
+	return ks, nil
+}
+
+// jwk is one published key (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+func toJWK(key any, kid, alg string) (jwk, error) {
+	enc := base64.RawURLEncoding.EncodeToString
+	j := jwk{Kid: kid, Alg: alg, Use: "sig"}
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		p, err := k.Bytes()
+		if err != nil || len(p) != 65 {
+			return j, errors.New("invalid P-256 public key")
+		}
+		j.Kty, j.Crv, j.X, j.Y = "EC", "P-256", enc(p[1:33]), enc(p[33:65])
+	case *rsa.PublicKey:
+		j.Kty, j.N, j.E = "RSA", enc(k.N.Bytes()), enc(big.NewInt(int64(k.E)).Bytes())
+	case ed25519.PublicKey:
+		j.Kty, j.Crv, j.X = "OKP", "Ed25519", enc(k)
+	default:
+		return j, fmt.Errorf("cannot publish %s", describe(key))
+	}
+	return j, nil
+}
+
+func asymmetric(alg string) bool {
+	return alg == bearer.ES256 || alg == bearer.RS256 || alg == bearer.EdDSA
+}
+
+// algOf is the one algorithm a key may be used with ("" when unsupported).
+func algOf(key any) string {
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		return algOf(&k.PublicKey)
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() {
+			return bearer.ES256
+		}
+	case *rsa.PrivateKey:
+		return algOf(&k.PublicKey)
+	case *rsa.PublicKey:
+		if k.N.BitLen() >= rsaBits {
+			return bearer.RS256
+		}
+	case ed25519.PrivateKey, ed25519.PublicKey:
+		return bearer.EdDSA
+	case []byte:
+		return bearer.HS256
+	}
+	return ""
+}
+
+func publicOf(key any) (any, error) {
+	if algOf(key) == "" {
+		return nil, fmt.Errorf("unsupported key: %s (want P-256 EC, RSA ≥ %d bits or Ed25519)", describe(key), rsaBits)
+	}
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		return &k.PublicKey, nil
+	case *rsa.PrivateKey:
+		return &k.PublicKey, nil
+	case ed25519.PrivateKey:
+		return k.Public(), nil
+	}
+	return key, nil
+}
+
+func describe(key any) string {
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		return describe(&k.PublicKey)
+	case *ecdsa.PublicKey:
+		return "EC " + k.Curve.Params().Name
+	case *rsa.PrivateKey:
+		return describe(&k.PublicKey)
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d bits", k.N.BitLen())
+	case ed25519.PrivateKey, ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", key)
+}
+
+// devKeys loads the development key for alg from dir, generating it on
+// first use. The file is created exclusively (written to a temporary file
+// and hard-linked into place), so two processes starting together agree on
+// one key.
+func devKeys(dir, alg string) (*Keyset, error) {
+	name := "jwt-" + strings.ToLower(alg) + ".pem"
+	if alg == bearer.HS256 {
+		name = "jwt-hs256.key"
+	}
+	path := filepath.Join(dir, name)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = createDevKey(dir, path, alg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("development key %s: %w", path, err)
+	}
+	ks, err := ParseKeys(alg, data)
+	if err != nil {
+		return nil, fmt.Errorf("development key %s: %w", path, err)
+	}
+	return ks, nil
+}
+
+func createDevKey(dir, path, alg string) ([]byte, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	key, err := GenerateKeyPEM(alg)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".jwt-key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if _, err := tmp.Write(key); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	// Whoever linked first won; everyone uses the file now in place.
+	return os.ReadFile(path)
+}
