@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/metrics"
@@ -45,8 +46,8 @@ type Deps struct {
 	Limiter ratelimit.Limiter
 	// Metrics, when set, observes requests and serves /metrics.
 	Metrics *metrics.Metrics
-	// Extra registers more routes (admin) on the same server.
-	Extra []func(e *echo.Echo, api *API)
+	// Admin, when set, serves /admin and /admin/api.
+	Admin *admin.Service
 }
 
 // API bundles what route registrars need.
@@ -121,8 +122,8 @@ func New(d Deps) *echo.Echo {
 	// Preflight for routes that only exist as POST/DELETE.
 	a.OPTIONS("/*", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 
-	for _, r := range d.Extra {
-		r(e, api)
+	if d.Admin != nil {
+		api.registerAdmin(e)
 	}
 	return e
 }

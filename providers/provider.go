@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Profile is a provider's answer about the signed-in user, normalized.
@@ -73,17 +74,28 @@ type AccessTokenProfiler interface {
 	ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error)
 }
 
+// PKCESupporter is implemented by every provider in this package: it says
+// whether the login service should send an S256 code challenge (RFC 7636).
+// Naver documents no PKCE, so it answers false and relies on state alone.
+type PKCESupporter interface {
+	PKCE() bool
+}
+
 // Status describes a provider's configuration for admins. It never
 // contains a secret.
 type Status struct {
-	Name         string   `json:"name"`
-	DisplayName  string   `json:"display_name"`
-	Enabled      bool     `json:"enabled"`
-	ClientID     string   `json:"client_id,omitempty"`
-	Missing      []string `json:"missing,omitempty"`
-	CallbackURL  string   `json:"callback_url"`
-	Scopes       []string `json:"scopes,omitempty"`
-	PKCE         bool     `json:"pkce"`
+	Name        string   `json:"name"`
+	DisplayName string   `json:"display_name"`
+	Enabled     bool     `json:"enabled"`
+	ClientID    string   `json:"client_id,omitempty"`
+	Missing     []string `json:"missing,omitempty"`
+	CallbackURL string   `json:"callback_url"`
+	Scopes      []string `json:"scopes,omitempty"`
+	PKCE        bool     `json:"pkce"`
+	// LastError is the most recent failure talking to the provider
+	// (discovery, token endpoint, user API), for the admin page.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // Error is a failure the provider reported (an OAuth error code and

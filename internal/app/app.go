@@ -12,6 +12,7 @@ import (
 
 	"github.com/authbroker/authbroker/handlers"
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
@@ -125,6 +126,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	a.Handler = handlers.New(handlers.Deps{
 		Config: cfg, Auth: a.auth, Providers: reg, Keys: keys, Verifier: verifier,
 		Pages: pages, Logger: logger, Ready: ready, Limiter: limiter, Metrics: a.Metrics,
+		Admin: &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now},
 	})
 	return a, nil
 }

@@ -73,7 +73,7 @@ func New(d Deps) *Service {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Service{d: d, log: d.Logger, obs: obs, ret: NewReturnPolicy(d.Config.AllowedReturnURLs)}
+	return &Service{d: d, log: d.Logger, obs: obs, ret: NewReturnPolicy(append([]string{d.Config.BaseURL + "/admin/callback"}, d.Config.AllowedReturnURLs...))}
 }
 
 // Config returns the configuration the service runs with.

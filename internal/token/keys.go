@@ -434,29 +434,41 @@ func createDevKey(dir, path, alg string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// CreateTemp opens with mode 0600.
 	tmp, err := os.CreateTemp(dir, ".jwt-key-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
+	_, err = tmp.Write(key)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if _, err := tmp.Write(key); err != nil {
-		tmp.Close()
-		return nil, err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
+		// No hard links on this file system: fall back to an exclusive
+		// create, which still never overwrites another process's key.
+		if err := writeExclusive(path, key); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
 	}
-	// Whoever linked first won; everyone uses the file now in place.
+	// Whoever created the file first won; everyone uses the file in place.
 	return os.ReadFile(path)
+}
+
+func writeExclusive(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -1,0 +1,350 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/admin"
+	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/store"
+)
+
+// registerAdmin mounts the admin JSON API (Bearer, role admin) and the
+// admin pages (cookie session, CSRF token) over the same service.
+func (a *API) registerAdmin(e *echo.Echo) {
+	api := e.Group("/admin/api", a.Authn, bearer.RequireRole(store.RoleAdmin))
+	api.GET("/members", a.adminListMembers)
+	api.GET("/members/:id", a.adminGetMember)
+	api.PATCH("/members/:id", a.adminPatchMember)
+	api.POST("/members/:id/revoke-sessions", a.adminRevokeSessions)
+	api.DELETE("/members/:id", a.adminDeleteMember)
+	api.DELETE("/sessions/:sid", a.adminEndSession)
+	api.GET("/audit", a.adminAudit)
+	api.GET("/providers", a.adminProviders)
+
+	e.GET("/admin", a.adminPage)
+	e.GET("/admin/callback", a.adminCallback)
+	e.GET("/admin/members/:id", a.adminMemberPage)
+	e.POST("/admin/members/:id", a.adminMemberAction)
+	e.POST("/admin/sessions/:sid/revoke", a.adminSessionAction)
+	e.POST("/admin/logout", a.adminLogout)
+}
+
+func actor(c echo.Context, claims *bearer.Claims) admin.Actor {
+	return admin.Actor{MemberID: claims.Subject, IP: c.RealIP()}
+}
+
+func (a *API) adminListMembers(c echo.Context) error {
+	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	page, err := a.Admin.List(c.Request().Context(), store.MemberQuery{
+		Search: c.QueryParam("q"), Provider: c.QueryParam("provider"), Cursor: c.QueryParam("cursor"), Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	if page.Members == nil {
+		page.Members = []store.Member{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"members": page.Members, "next_cursor": page.NextCursor})
+}
+
+func (a *API) adminGetMember(c echo.Context) error {
+	d, err := a.Admin.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+// adminPatchMember changes role and/or status: {"role":"admin"}, {"status":"disabled"}.
+func (a *API) adminPatchMember(c echo.Context) error {
+	var body struct {
+		Role   *string `json:"role"`
+		Status *string `json:"status"`
+	}
+	if err := c.Bind(&body); err != nil {
+		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object with role and/or status"}
+	}
+	ctx, act, id := c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")
+	var (
+		m   store.Member
+		err error
+	)
+	if body.Role == nil && body.Status == nil {
+		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "nothing to change: send role and/or status"}
+	}
+	if body.Role != nil {
+		if m, err = a.Admin.SetRole(ctx, act, id, *body.Role); err != nil {
+			return err
+		}
+	}
+	if body.Status != nil {
+		if m, err = a.Admin.SetStatus(ctx, act, id, *body.Status); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+func (a *API) adminRevokeSessions(c echo.Context) error {
+	if err := a.Admin.RevokeSessions(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) adminDeleteMember(c echo.Context) error {
+	if err := a.Admin.Delete(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) adminEndSession(c echo.Context) error {
+	if err := a.Admin.EndSession(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("sid")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) adminAudit(c echo.Context) error {
+	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	entries, err := a.Admin.AuditLog(c.Request().Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (a *API) adminProviders(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"providers": a.Admin.ProviderStatus()})
+}
+
+// --- Admin pages --------------------------------------------------------------
+
+// Admin page cookies live under /admin only. SameSite=Strict: no other site
+// can make the browser send them, and the CSRF token covers the rest.
+const (
+	adminAccessCookie  = "ab_admin_at"
+	adminRefreshCookie = "ab_admin_rt"
+	adminCSRFCookie    = "ab_admin_csrf"
+)
+
+func (a *API) adminCookie(name, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/admin", HttpOnly: true, Secure: a.cookies.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge / time.Second)}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+func (a *API) setAdminSession(c echo.Context, tr auth.TokenResponse) {
+	c.SetCookie(a.adminCookie(adminAccessCookie, tr.AccessToken, time.Duration(tr.RefreshExpiresIn)*time.Second))
+	c.SetCookie(a.adminCookie(adminRefreshCookie, tr.RefreshToken, time.Duration(tr.RefreshExpiresIn)*time.Second))
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	c.SetCookie(a.adminCookie(adminCSRFCookie, base64.RawURLEncoding.EncodeToString(b), time.Duration(tr.RefreshExpiresIn)*time.Second))
+}
+
+// adminSession returns the signed-in admin's claims, refreshing an expired
+// access token with the refresh cookie. ok=false: show the sign-in page.
+func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
+	ctx := c.Request().Context()
+	if ck, err := c.Cookie(adminAccessCookie); err == nil {
+		claims, err := a.Verifier.Verify(ctx, ck.Value)
+		if err == nil {
+			return claims, true
+		}
+		if errors.Is(err, bearer.ErrExpired) {
+			if rt, err := c.Cookie(adminRefreshCookie); err == nil {
+				if tr, err := a.Auth.Refresh(ctx, rt.Value, c.RealIP()); err == nil {
+					a.setAdminSession(c, tr)
+					if claims, err := a.Verifier.Verify(ctx, tr.AccessToken); err == nil {
+						return claims, true
+					}
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+func (a *API) adminLoginPage(c echo.Context) error {
+	var buttons []providerButton
+	q := url.Values{"return_to": {a.Config.BaseURL + "/admin/callback"}}.Encode()
+	for _, p := range a.Providers.List() {
+		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: "/auth/" + p.Name() + "?" + q, Mark: providerMarks[p.Name()]})
+	}
+	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": buttons})
+}
+
+// requireAdminPage resolves the admin session or answers with the sign-in
+// page (not signed in) or a 403 page (not an admin).
+func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
+	markPage(c)
+	claims, ok := a.adminSession(c)
+	if !ok {
+		return nil, false, a.adminLoginPage(c)
+	}
+	if claims.Role != store.RoleAdmin {
+		return nil, false, &auth.Error{Status: http.StatusForbidden, Code: "forbidden", Description: "your account does not have the admin role"}
+	}
+	return claims, true, nil
+}
+
+func (a *API) checkAdminCSRF(c echo.Context) error {
+	ck, err := c.Cookie(adminCSRFCookie)
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
+		return &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected", Description: "the form has expired; reload the page and try again"}
+	}
+	return nil
+}
+
+func csrfValue(c echo.Context) string {
+	if ck, err := c.Cookie(adminCSRFCookie); err == nil {
+		return ck.Value
+	}
+	return ""
+}
+
+// adminCallback finishes the admin sign-in: the login came back here with
+// a one-time code, redeemed server-side into the admin cookie session.
+func (a *API) adminCallback(c echo.Context) error {
+	markPage(c)
+	if e := c.QueryParam("error"); e != "" {
+		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: c.QueryParam("error_description")}
+	}
+	code := c.QueryParam("code")
+	if code == "" {
+		return c.Redirect(http.StatusSeeOther, "/admin")
+	}
+	tr, err := a.Auth.Redeem(c.Request().Context(), code, "", c.Request().UserAgent(), c.RealIP())
+	if err != nil {
+		return err
+	}
+	if tr.Member.Role != store.RoleAdmin {
+		_ = a.Auth.EndSession(c.Request().Context(), tr.Member.ID, tr.SessionID)
+		return &auth.Error{Status: http.StatusForbidden, Code: "forbidden", Description: "your account does not have the admin role"}
+	}
+	a.setAdminSession(c, tr)
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+// adminPage is GET /admin: members (search, pages), providers, audit log.
+func (a *API) adminPage(c echo.Context) error {
+	claims, ok, err := a.requireAdminPage(c)
+	if !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	page, err := a.Admin.List(ctx, store.MemberQuery{Search: c.QueryParam("q"), Provider: c.QueryParam("provider"), Cursor: c.QueryParam("cursor"), Limit: 25})
+	if err != nil {
+		return err
+	}
+	entries, err := a.Admin.AuditLog(ctx, 0, 20)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if page.NextCursor != "" {
+		next = "/admin?" + url.Values{"q": {c.QueryParam("q")}, "provider": {c.QueryParam("provider")}, "cursor": {page.NextCursor}}.Encode()
+	}
+	return a.renderPage(c, http.StatusOK, "admin", map[string]any{
+		"Me": claims, "Members": page.Members, "Next": next, "Q": c.QueryParam("q"), "Provider": c.QueryParam("provider"),
+		"Providers": a.Admin.ProviderStatus(), "Audit": entries, "CSRF": csrfValue(c),
+	})
+}
+
+// adminMemberPage is GET /admin/members/{id}.
+func (a *API) adminMemberPage(c echo.Context) error {
+	claims, ok, err := a.requireAdminPage(c)
+	if !ok {
+		return err
+	}
+	d, err := a.Admin.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return a.renderPage(c, http.StatusOK, "admin_member", map[string]any{"Me": claims, "D": d, "CSRF": csrfValue(c), "Self": d.Member.ID == claims.Subject})
+}
+
+// adminMemberAction is POST /admin/members/{id} with action and csrf.
+func (a *API) adminMemberAction(c echo.Context) error {
+	claims, ok, err := a.requireAdminPage(c)
+	if !ok {
+		return err
+	}
+	if err := a.checkAdminCSRF(c); err != nil {
+		return err
+	}
+	ctx, act, id := c.Request().Context(), actor(c, claims), c.Param("id")
+	switch c.FormValue("action") {
+	case "make_admin":
+		_, err = a.Admin.SetRole(ctx, act, id, store.RoleAdmin)
+	case "make_user":
+		_, err = a.Admin.SetRole(ctx, act, id, store.RoleUser)
+	case "disable":
+		_, err = a.Admin.SetStatus(ctx, act, id, store.StatusDisabled)
+	case "enable":
+		_, err = a.Admin.SetStatus(ctx, act, id, store.StatusActive)
+	case "revoke_sessions":
+		err = a.Admin.RevokeSessions(ctx, act, id)
+	case "delete":
+		if err = a.Admin.Delete(ctx, act, id); err == nil {
+			return c.Redirect(http.StatusSeeOther, "/admin")
+		}
+	default:
+		err = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "unknown action"}
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/members/"+url.PathEscape(id))
+}
+
+// adminSessionAction is POST /admin/sessions/{sid}/revoke.
+func (a *API) adminSessionAction(c echo.Context) error {
+	claims, ok, err := a.requireAdminPage(c)
+	if !ok {
+		return err
+	}
+	if err := a.checkAdminCSRF(c); err != nil {
+		return err
+	}
+	if err := a.Admin.EndSession(c.Request().Context(), actor(c, claims), c.Param("sid")); err != nil {
+		return err
+	}
+	back := "/admin"
+	if m := c.FormValue("member"); m != "" {
+		back = "/admin/members/" + url.PathEscape(m)
+	}
+	return c.Redirect(http.StatusSeeOther, back)
+}
+
+// adminLogout is POST /admin/logout: ends the admin's session.
+func (a *API) adminLogout(c echo.Context) error {
+	claims, ok, err := a.requireAdminPage(c)
+	if !ok {
+		return err
+	}
+	if err := a.checkAdminCSRF(c); err != nil {
+		return err
+	}
+	if err := a.Auth.Logout(c.Request().Context(), claims, auth.ScopeLocal); err != nil {
+		return err
+	}
+	for _, n := range []string{adminAccessCookie, adminRefreshCookie, adminCSRFCookie} {
+		c.SetCookie(a.adminCookie(n, "", -1))
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}

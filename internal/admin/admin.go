@@ -1,0 +1,211 @@
+// Package admin is what administrators do to members and sessions: list and
+// search, change roles, disable, revoke, delete. Every action is recorded in
+// the audit log before it returns.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/providers"
+)
+
+// Actor is the admin performing an action.
+type Actor struct {
+	MemberID string
+	IP       string
+}
+
+// Service runs admin actions.
+type Service struct {
+	Members   store.Members
+	Audit     store.Audit
+	Sessions  store.Sessions
+	Auth      *auth.Service
+	Providers *providers.Registry
+	Now       func() time.Time
+}
+
+// MemberDetail is one member with identities and live sessions.
+type MemberDetail struct {
+	Member     store.Member     `json:"member"`
+	Identities []store.Identity `json:"identities"`
+	Sessions   []store.Session  `json:"sessions"`
+}
+
+func notFound(what string) *auth.Error {
+	return &auth.Error{Status: http.StatusNotFound, Code: auth.CodeNotFound, Description: "no such " + what}
+}
+
+func badRequest(desc string) *auth.Error {
+	return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: desc}
+}
+
+func storeErr(op string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("member")
+	}
+	return &auth.Error{Status: http.StatusServiceUnavailable, Code: auth.CodeUnavailable, Description: "the service is temporarily unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// List pages through members.
+func (s *Service) List(ctx context.Context, q store.MemberQuery) (store.MemberPage, error) {
+	if q.Limit <= 0 || q.Limit > 200 {
+		q.Limit = 50
+	}
+	p, err := s.Members.ListMembers(ctx, q)
+	if err != nil {
+		return store.MemberPage{}, storeErr("list members", err)
+	}
+	return p, nil
+}
+
+// Get returns a member with identities and sessions.
+func (s *Service) Get(ctx context.Context, id string) (MemberDetail, error) {
+	m, err := s.Members.GetMember(ctx, id)
+	if err != nil {
+		return MemberDetail{}, storeErr("get member", err)
+	}
+	ids, err := s.Members.ListIdentities(ctx, id)
+	if err != nil {
+		return MemberDetail{}, storeErr("list identities", err)
+	}
+	ss, err := s.Sessions.ListSessions(ctx, id)
+	if err != nil {
+		return MemberDetail{}, storeErr("list sessions", err)
+	}
+	if ids == nil {
+		ids = []store.Identity{}
+	}
+	if ss == nil {
+		ss = []store.Session{}
+	}
+	return MemberDetail{Member: m, Identities: ids, Sessions: ss}, nil
+}
+
+// record appends an audit entry; an action whose audit entry cannot be
+// written is reported as failed (the log must not have holes).
+func (s *Service) record(ctx context.Context, a Actor, action, target string, detail any) error {
+	var raw json.RawMessage
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	if err := s.Audit.AppendAudit(ctx, store.AuditEntry{At: s.Now().UTC(), ActorID: a.MemberID, Action: action, TargetID: target, IP: a.IP, Detail: raw}); err != nil {
+		return storeErr("append audit", err)
+	}
+	return nil
+}
+
+// SetRole changes a member's role. An admin cannot change their own role,
+// so the last admin cannot lock everyone out by accident.
+func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.Member, error) {
+	if role != store.RoleUser && role != store.RoleAdmin {
+		return store.Member{}, badRequest("role must be user or admin")
+	}
+	if id == a.MemberID {
+		return store.Member{}, badRequest("you cannot change your own role")
+	}
+	m, err := s.Members.GetMember(ctx, id)
+	if err != nil {
+		return store.Member{}, storeErr("get member", err)
+	}
+	old := m.Role
+	m.Role, m.UpdatedAt = role, s.Now().UTC()
+	if err := s.Members.UpdateMember(ctx, m); err != nil {
+		return store.Member{}, storeErr("update member", err)
+	}
+	return m, s.record(ctx, a, "member.role", id, map[string]string{"from": old, "to": role})
+}
+
+// SetStatus disables or enables a member. Disabling ends every session at
+// once (refresh fails, access tokens are denied on every replica).
+func (s *Service) SetStatus(ctx context.Context, a Actor, id, status string) (store.Member, error) {
+	if status != store.StatusActive && status != store.StatusDisabled {
+		return store.Member{}, badRequest("status must be active or disabled")
+	}
+	if id == a.MemberID && status == store.StatusDisabled {
+		return store.Member{}, badRequest("you cannot disable yourself")
+	}
+	m, err := s.Members.GetMember(ctx, id)
+	if err != nil {
+		return store.Member{}, storeErr("get member", err)
+	}
+	m.Status, m.UpdatedAt = status, s.Now().UTC()
+	if err := s.Members.UpdateMember(ctx, m); err != nil {
+		return store.Member{}, storeErr("update member", err)
+	}
+	if status == store.StatusDisabled {
+		if err := s.Auth.RevokeAll(ctx, id); err != nil {
+			return store.Member{}, err
+		}
+	}
+	action := "member.enable"
+	if status == store.StatusDisabled {
+		action = "member.disable"
+	}
+	return m, s.record(ctx, a, action, id, nil)
+}
+
+// RevokeSessions ends every session of a member.
+func (s *Service) RevokeSessions(ctx context.Context, a Actor, id string) error {
+	if _, err := s.Members.GetMember(ctx, id); err != nil {
+		return storeErr("get member", err)
+	}
+	if err := s.Auth.RevokeAll(ctx, id); err != nil {
+		return err
+	}
+	return s.record(ctx, a, "member.revoke_sessions", id, nil)
+}
+
+// EndSession ends one session of any member.
+func (s *Service) EndSession(ctx context.Context, a Actor, sid string) error {
+	if err := s.Auth.EndSession(ctx, "", sid); err != nil {
+		return err
+	}
+	return s.record(ctx, a, "session.revoke", sid, nil)
+}
+
+// Delete removes a member, its identities and its sessions.
+func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
+	if id == a.MemberID {
+		return badRequest("you cannot delete yourself")
+	}
+	if _, err := s.Members.GetMember(ctx, id); err != nil {
+		return storeErr("get member", err)
+	}
+	if err := s.Auth.RevokeAll(ctx, id); err != nil {
+		return err
+	}
+	if err := s.Members.DeleteMember(ctx, id); err != nil {
+		return storeErr("delete member", err)
+	}
+	return s.record(ctx, a, "member.delete", id, nil)
+}
+
+// AuditLog lists audit entries newest first.
+func (s *Service) AuditLog(ctx context.Context, before int64, limit int) ([]store.AuditEntry, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	out, err := s.Audit.ListAudit(ctx, before, limit)
+	if err != nil {
+		return nil, storeErr("list audit", err)
+	}
+	if out == nil {
+		out = []store.AuditEntry{}
+	}
+	return out, nil
+}
+
+// ProviderStatus lists every provider's configuration state (no secrets).
+func (s *Service) ProviderStatus() []providers.Status { return s.Providers.Statuses() }
