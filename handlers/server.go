@@ -92,6 +92,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/.well-known/jwks.json", api.jwks)
 	e.GET("/.well-known/openid-configuration", api.openidConfiguration)
 	e.StaticFS("/static", templates.Static())
+	registerJSClient(e)
 
 	e.GET("/", api.loginPage)
 	cors := middleware.CORSWithConfig(middleware.CORSConfig{

@@ -49,7 +49,7 @@ type OIDC struct {
 // OIDC_NAME (the button text, default "Single sign-on").
 func NewOIDC(cfg config.Provider, o Options) (*OIDC, error) {
 	if cfg.Issuer == "" {
-		return nil, errors.New("OIDC_ISSUER: required when OIDC_CLIENT_ID is set")
+		return nil, config.Problems{"OIDC_ISSUER: required when OIDC_CLIENT_ID is set"}
 	}
 	display := cfg.Name
 	if display == "" {

@@ -56,9 +56,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	kind := e.kindOrInvalid()
 	var b strings.Builder
-	b.WriteString(e.kind.Error())
-	if e.Reason != "" && e.Reason != e.kind.Error() {
+	b.WriteString(kind.Error())
+	if e.Reason != "" && e.Reason != kind.Error() {
 		b.WriteString(": ")
 		b.WriteString(e.Reason)
 	}
@@ -72,9 +73,18 @@ func (e *Error) Error() string {
 // Unwrap exposes the kind (ErrInvalid or ErrExpired) and the cause.
 func (e *Error) Unwrap() []error {
 	if e.cause == nil {
-		return []error{e.kind}
+		return []error{e.kindOrInvalid()}
 	}
-	return []error{e.kind, e.cause}
+	return []error{e.kindOrInvalid(), e.cause}
+}
+
+// kindOrInvalid makes an Error built outside this package (no kind) count
+// as invalid rather than as nothing.
+func (e *Error) kindOrInvalid() error {
+	if e.kind == nil {
+		return ErrInvalid
+	}
+	return e.kind
 }
 
 func invalid(reason string, cause error) error {

@@ -34,9 +34,8 @@ const (
 
 // JWKS is a KeySource that fetches the broker's JSON Web Key Set
 // (/.well-known/jwks.json, RFC 7517 §5) and caches it. Lookups of known kids
-// are lock-free reads; an unknown kid triggers one refetch (the broker
-// publishes a new key when it starts signing with it), rate-limited by
-// MinRefetch. Only ES256 (P-256), RS256 (≥2048-bit) and EdDSA (Ed25519)
+// are lock-free reads; an unknown kid triggers one refetch (after a key
+// rotation the broker publishes the new key), rate-limited by MinRefetch. Only ES256 (P-256), RS256 (≥2048-bit) and EdDSA (Ed25519)
 // signature keys are accepted; "oct" keys are ignored, since a symmetric key
 // obtained over the network would let whoever served it mint tokens.
 //
@@ -85,10 +84,16 @@ func NewJWKS(jwksURL string, client *http.Client) *JWKS {
 	}
 }
 
-// VerificationKey implements KeySource.
+// VerificationKey implements KeySource. A known kid never waits: when the
+// cached set is older than MaxAge the key is still returned and a refresh
+// runs in the background, so an unreachable broker costs verifiers nothing
+// while their keys are cached. An unknown kid waits for one fetch (or for
+// ctx), at most once per MinRefetch.
 func (j *JWKS) VerificationKey(ctx context.Context, kid string) (any, string, error) {
-	now := j.now()
-	if k, ok, fresh := j.lookup(kid, now); ok && fresh {
+	if k, ok, fresh := j.lookup(kid, j.now()); ok {
+		if !fresh {
+			j.refreshInBackground()
+		}
 		return k.Key, k.Alg, nil
 	}
 	select {
@@ -99,36 +104,53 @@ func (j *JWKS) VerificationKey(ctx context.Context, kid string) (any, string, er
 	defer func() { <-j.fetch }()
 
 	// Another caller may have fetched while we waited.
-	now = j.now()
-	k, ok, fresh := j.lookup(kid, now)
-	if ok && fresh {
+	now := j.now()
+	if k, ok, _ := j.lookup(kid, now); ok {
 		return k.Key, k.Alg, nil
 	}
-	if !j.lastAttempt.IsZero() && now.Sub(j.lastAttempt) < j.MinRefetch {
-		if ok {
-			return k.Key, k.Alg, nil
-		}
+	if !j.mayFetch(now) {
 		if j.set.Load() == nil {
-			return nil, "", errors.New("jwks: not fetched yet (retry after backoff)")
+			return nil, "", errors.New("jwks: not fetched yet (retrying after MinRefetch)")
 		}
 		return nil, "", fmt.Errorf("jwks: kid %q: %w", kid, ErrUnknownKey)
 	}
-	j.lastAttempt = now
-	set, err := j.load(ctx)
+	set, err := j.load(ctx, now)
 	if err != nil {
-		if ok {
-			// A stale but known key keeps verifying while the broker is
-			// unreachable; availability over freshness for MaxAge refreshes.
-			return k.Key, k.Alg, nil
-		}
 		return nil, "", err
 	}
-	set.fetched = now
-	j.set.Store(set)
 	if k, ok := set.keys[kid]; ok {
 		return k.Key, k.Alg, nil
 	}
 	return nil, "", fmt.Errorf("jwks: kid %q: %w", kid, ErrUnknownKey)
+}
+
+// refreshInBackground starts a refresh unless one is running or one was
+// tried less than MinRefetch ago. Failures keep the cached set.
+func (j *JWKS) refreshInBackground() {
+	select {
+	case j.fetch <- struct{}{}:
+	default:
+		return
+	}
+	now := j.now()
+	if !j.mayFetch(now) {
+		<-j.fetch
+		return
+	}
+	go func() {
+		defer func() { <-j.fetch }()
+		_, _ = j.load(context.Background(), now)
+	}()
+}
+
+// mayFetch applies the MinRefetch rate limit and records the attempt. The
+// caller holds the fetch slot.
+func (j *JWKS) mayFetch(now time.Time) bool {
+	if !j.lastAttempt.IsZero() && now.Sub(j.lastAttempt) < j.MinRefetch {
+		return false
+	}
+	j.lastAttempt = now
+	return true
 }
 
 func (j *JWKS) now() time.Time {
@@ -147,8 +169,9 @@ func (j *JWKS) lookup(kid string, now time.Time) (k StaticKey, ok, fresh bool) {
 	return k, ok, now.Sub(set.fetched) < j.MaxAge
 }
 
-// load fetches and parses the JWKS document.
-func (j *JWKS) load(ctx context.Context) (*keySet, error) {
+// load fetches and parses the JWKS document and, on success, makes it the
+// cached set as of now. The caller holds the fetch slot.
+func (j *JWKS) load(ctx context.Context, now time.Time) (*keySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, j.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
@@ -176,7 +199,9 @@ func (j *JWKS) load(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keySet{keys: keys}, nil
+	set := &keySet{keys: keys, fetched: now}
+	j.set.Store(set)
+	return set, nil
 }
 
 // jwk holds the members of a JSON Web Key that matter for verification.
@@ -192,12 +217,14 @@ type jwk struct {
 	E   string `json:"e"`
 }
 
-// ParseJWKS parses a JWK Set document into verification keys by kid.
-// Keys that cannot be used for our signatures are skipped, as RFC 7517 §5
-// asks: unknown kty or crv, use other than "sig", no kid, "oct" keys,
-// RSA under 2048 bits, an alg that does not fit the key. A kid that appears
-// twice is dropped altogether, since it would not name one key. It fails only
-// when the document is not a JWK Set.
+// ParseJWKS parses a JWK Set document into verification keys by kid; the
+// result is itself a KeySource, for a verifier that pins the broker's keys
+// from a file instead of fetching them. Keys that cannot be used for our
+// signatures are skipped, as RFC 7517 §5 asks: unknown kty or crv, use other
+// than "sig", no kid, "oct" keys, RSA under 2048 bits, an alg that does not
+// fit the key, an EC point not on P-256. A kid that appears twice is dropped
+// altogether, since it would not name one key. It fails only when the
+// document is not a JWK Set.
 func ParseJWKS(doc []byte) (StaticKeys, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`

@@ -11,9 +11,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// MaxLeeway is the most clock skew Verify tolerates on exp, nbf and iat.
-// Larger values would keep a revoked-by-expiry token alive noticeably
-// longer; denylist entries are kept at least this long past a token's exp.
+// MaxLeeway is the most clock skew Verify tolerates on exp, nbf and iat
+// (RFC 7519 §4.1.4 allows "a small leeway"). It bounds how long past exp a
+// token can still be accepted, which is why the broker keeps a revoked
+// session on its denylist this long after the session's last token expires.
 const MaxLeeway = 30 * time.Second
 
 // maxTokenBytes bounds the work an unauthenticated caller can cause. Our
@@ -159,15 +160,15 @@ func (v *Verifier) claimOptions(now func() time.Time) []jwt.ParserOption {
 }
 
 // onlyExpired reports whether err says the signature was good and exp is
-// the one failed claim: the claims are checked again as of their own exp,
-// where every rule but expiry still applies. Doing it this way does not
-// depend on how the library joins several claim errors.
+// the one failed claim: the claims are checked again as of just before
+// their own exp, where every rule but expiry still applies. Doing it this
+// way does not depend on how the library joins several claim errors.
 func (v *Verifier) onlyExpired(err error, c *Claims) bool {
 	if !errors.Is(err, jwt.ErrTokenExpired) || !errors.Is(err, jwt.ErrTokenInvalidClaims) ||
 		errors.Is(err, jwt.ErrTokenSignatureInvalid) || c.ExpiresAt == nil {
 		return false
 	}
-	at := c.ExpiresAt.Time
+	at := c.ExpiresAt.Add(-time.Nanosecond)
 	return jwt.NewValidator(v.claimOptions(func() time.Time { return at })...).Validate(c) == nil
 }
 

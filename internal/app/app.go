@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,7 @@ type App struct {
 	cfg      *config.Config
 	auth     *auth.Service
 	registry *providers.Registry
+	admin    *admin.Service
 }
 
 // Providers returns the enabled providers.
@@ -85,10 +87,10 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		a.closers = append(a.closers, func() { _ = rc.Close() })
-		rs := redisstore.New(rc, "ab:")
+		rs := redisstore.New(rc, cfg.RedisPrefix)
 		states, codes, sessions, denylist = rs, rs, rs, rs
 		ready = append(ready, handlers.Check{Name: "redis", Ping: rs.Ping})
-		limiter = ratelimit.NewRedis(rc, "ab:rl:")
+		limiter = ratelimit.NewRedis(rc, cfg.RedisPrefix+"rl:")
 	}
 
 	keys, err := token.LoadKeys(cfg)
@@ -103,6 +105,16 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	}
 	a.deny = token.NewDenyCache(denylist, resync, logger, time.Now)
 	a.Metrics = metrics.New(a.deny.Len)
+	// A fresh replica is not ready until it knows every revoked session:
+	// otherwise it would honour access tokens logged out before it started.
+	ready = append(ready, handlers.Check{Name: "denylist", Ping: func(ctx context.Context) error {
+		select {
+		case <-a.deny.Synced():
+			return nil
+		default:
+			return errors.New("denylist not loaded yet")
+		}
+	}})
 	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Revoked: a.deny.Contains}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 
@@ -118,6 +130,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		States: states, Codes: codes, Sessions: sessions, Denylist: denylist, DenyCache: a.deny,
 		Issuer: issuer, Verifier: verifier, Logger: logger, Now: time.Now, Observe: a.Metrics,
 	})
+	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now}
 	pages, err := templates.New()
 	if err != nil {
 		a.Close()
@@ -126,7 +139,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	a.Handler = handlers.New(handlers.Deps{
 		Config: cfg, Auth: a.auth, Providers: reg, Keys: keys, Verifier: verifier,
 		Pages: pages, Logger: logger, Ready: ready, Limiter: limiter, Metrics: a.Metrics,
-		Admin: &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now},
+		Admin: a.admin,
 	})
 	return a, nil
 }
@@ -150,3 +163,6 @@ func (a *App) Background(ctx context.Context) {
 		}
 	}()
 }
+
+// AdminService returns the admin service (tests use it to inspect state).
+func (a *App) AdminService() *admin.Service { return a.admin }

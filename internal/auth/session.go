@@ -13,7 +13,7 @@ import (
 )
 
 // denyLeeway covers verifiers that accept a token slightly past its exp.
-const denyLeeway = 30 * time.Second
+const denyLeeway = bearer.MaxLeeway
 
 // deny puts sessions on the access-token denylist until every access token
 // they may hold has expired, locally at once and for every other replica

@@ -39,6 +39,8 @@ type Config struct {
 	AppEnv      string `env:"APP_ENV" envDefault:"development"`
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"sqlite://./data/authbroker.db"`
 	RedisURL    string `env:"REDIS_URL"`
+	// RedisPrefix namespaces every key, so several brokers can share a Redis.
+	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"ab:"`
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
 
 	AccessTokenTTL    time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`

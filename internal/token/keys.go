@@ -59,13 +59,18 @@ type Keyset struct {
 // LoadKeys builds the Keyset JWT_ALG, JWT_KEY_FILE and JWT_SECRET describe.
 //
 // Asymmetric algorithms (ES256, the default; RS256; EdDSA) read PEM from
-// JWT_KEY_FILE. The file may hold several keys. Rotation:
+// JWT_KEY_FILE. The file may hold several keys: the first signs, the rest
+// only verify and stay published in the JWKS. Rotation:
 //
-//  1. prepend a new private key (`authbroker keygen`) and restart: the first
-//     key signs, the rest only verify and stay published in the JWKS;
-//  2. after the longest ACCESS_TOKEN_TTL in use has passed (plus the
-//     verifiers' JWKS cache, bearer.DefaultMaxAge at most), remove the old
-//     key. Previous keys may be given as PUBLIC KEY blocks.
+//  1. prepend a new private key (`authbroker keygen`) and restart; tokens
+//     now carry the new kid, verifiers fetch it on first sight;
+//  2. once the longest ACCESS_TOKEN_TTL in use plus bearer.MaxLeeway has
+//     passed, every token of the old key has expired: remove it.
+//
+// With several replicas, publish before signing so that no replica or
+// verifier meets a kid it cannot resolve during the rollout: first append
+// the new key after the current one and roll out, then move it to the top
+// and roll out again. Previous keys may be given as PUBLIC KEY blocks.
 //
 // A previous key may use another algorithm than JWT_ALG (moving from RS256
 // to ES256 is a rotation like any other).

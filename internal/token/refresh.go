@@ -104,7 +104,7 @@ func strictB64(s string) ([]byte, error) {
 // which the HKDF key cannot be derived (HKDF extracts with its own salt, so
 // the stored hash is not an intermediate value of the derivation).
 func Seal(presented, next string) ([]byte, error) {
-	aead, err := sealAEAD(presented)
+	aead, err := sealAEAD([]byte(presented))
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func Seal(presented, next string) ([]byte, error) {
 // Unseal opens what Seal(presented, …) produced. It returns ErrUnseal when
 // sealed was not made for presented or was altered.
 func Unseal(presented string, sealed []byte) (string, error) {
-	aead, err := sealAEAD(presented)
+	aead, err := sealAEAD([]byte(presented))
 	if err != nil {
 		return "", err
 	}
@@ -131,8 +131,9 @@ func Unseal(presented string, sealed []byte) (string, error) {
 	return string(pt), nil
 }
 
-func sealAEAD(presented string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(presented), []byte("authbroker refresh seal salt"), "authbroker refresh seal v1", 32)
+// sealAEAD derives the AES-256-GCM cipher from secret (the presented token).
+func sealAEAD(secret []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, secret, []byte("authbroker refresh seal salt"), "authbroker refresh seal v1", 32)
 	if err != nil {
 		return nil, fmt.Errorf("token: seal key: %w", err)
 	}

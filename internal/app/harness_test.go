@@ -1,0 +1,309 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/app"
+	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/internal/testenv"
+	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/providers/providertest"
+)
+
+// spaReturn is the SPA callback the tests allow.
+const spaReturn = "http://app.test/callback"
+
+// broker is one authbroker instance started in-process over real stores.
+type broker struct {
+	t    *testing.T
+	URL  string
+	App  *app.App
+	srv  *httptest.Server
+	stop context.CancelFunc
+}
+
+// startBroker starts a broker on a loopback port. env overrides defaults;
+// DATABASE_URL defaults to a fresh SQLite file.
+func startBroker(t *testing.T, env ...string) *broker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	vars := []string{
+		"BASE_URL=" + base,
+		"DATABASE_URL=" + testenv.SQLiteURL(t),
+		"DATA_DIR=" + t.TempDir(),
+		"ALLOWED_RETURN_URLS=" + spaReturn,
+		"DEV_LOGIN=true",
+		"RATE_LIMIT_AUTH=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_REFRESH=0",
+	}
+	vars = append(vars, env...)
+	cfg, err := config.FromEnv(vars)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	a, err := app.Build(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(a.Handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.Background(ctx)
+	b := &broker{t: t, URL: base, App: a, srv: srv, stop: cancel}
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		a.Close()
+	})
+	return b
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// each hop of the flow is asserted.
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(raw string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(raw)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) postForm(raw string, v url.Values) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(raw, v)
+	if err != nil {
+		b.t.Fatalf("POST %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func location(t *testing.T, resp *http.Response) *url.URL {
+	t.Helper()
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d, want a redirect", resp.StatusCode)
+	}
+	u, err := resp.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// pkce returns a verifier and its S256 challenge, as the SPA makes them.
+func pkce() (verifier, challenge string) {
+	verifier = strings.Repeat("v", 10) + base64.RawURLEncoding.EncodeToString([]byte(time.Now().String()))
+	for len(verifier) < 43 {
+		verifier += "x"
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// tokenResponse is POST /auth/token's answer.
+type tokenResponse struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int    `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int    `json:"refresh_expires_in"`
+	Member           struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+		Name  string `json:"name"`
+		Role  string `json:"role"`
+	} `json:"member"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// postJSON posts a JSON body (optionally with a bearer token) and decodes the answer.
+func postJSON(t *testing.T, raw string, body any, bearerToken string) (int, tokenResponse, http.Header) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, raw, strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	if bearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+bearerToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	data, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(data, &tr)
+	return resp.StatusCode, tr, resp.Header
+}
+
+// getJSON GETs with a bearer token and decodes into out.
+func getJSON(t *testing.T, raw, bearerToken string, out any) (int, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, raw, nil)
+	if bearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+bearerToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// verifyFromJWKS verifies an access token the way a resource server would:
+// only through our published JWKS.
+func (b *broker) verifyFromJWKS(t *testing.T, tok string) *bearer.Claims {
+	t.Helper()
+	v := &bearer.Verifier{
+		Keys:     bearer.NewJWKS(b.URL+"/.well-known/jwks.json", &http.Client{Timeout: 5 * time.Second}),
+		Issuer:   b.URL,
+		Audience: "authbroker",
+	}
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatalf("access token does not verify through JWKS: %v", err)
+	}
+	return c
+}
+
+// login runs the whole browser flow for provider: start (with the SPA's
+// PKCE challenge) → provider → callback → one-time code → POST /auth/token.
+// signIn drives the provider's sign-in step and returns the callback URL.
+func (b *broker) login(t *testing.T, br *browser, provider string, signIn func(authURL string) *url.URL) tokenResponse {
+	t.Helper()
+	verifier, challenge := pkce()
+	start := b.URL + "/auth/" + provider + "?" + url.Values{"return_to": {spaReturn}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
+	resp, _ := br.get(start)
+	authURL := location(t, resp)
+	cb := signIn(authURL.String())
+	resp, body := br.get(cb.String())
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("callback: status %d: %s", resp.StatusCode, body)
+	}
+	back := location(t, resp)
+	if !strings.HasPrefix(back.String(), spaReturn+"?") {
+		t.Fatalf("callback redirected to %s, want the SPA", back)
+	}
+	code := back.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", back)
+	}
+	status, tr, _ := postJSON(t, b.URL+"/auth/token", map[string]string{"grant_type": "authorization_code", "code": code, "code_verifier": verifier}, "")
+	if status != http.StatusOK {
+		t.Fatalf("code exchange: %d %s: %s", status, tr.Error, tr.Description)
+	}
+	return tr
+}
+
+// fakeSignIn is the sign-in step at a providertest fake.
+func fakeSignIn(t *testing.T) func(string) *url.URL {
+	return func(authURL string) *url.URL { return providertest.SignIn(t, authURL) }
+}
+
+// devSignIn fills the dev provider's form.
+func devSignIn(t *testing.T, br *browser, email, name string) func(string) *url.URL {
+	return func(authURL string) *url.URL {
+		resp, body := br.get(authURL)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("dev form: %d", resp.StatusCode)
+		}
+		form := url.Values{"email": {email}, "name": {name}}
+		for _, field := range []string{"state", "code_challenge"} {
+			form.Set(field, hiddenValue(body, field))
+		}
+		u, _ := url.Parse(authURL)
+		action := u.Scheme + "://" + u.Host + u.Path
+		resp, _ = br.postForm(action, form)
+		return location(t, resp)
+	}
+}
+
+// hiddenValue extracts <input … name="field" value="…"> from a page.
+func hiddenValue(page, field string) string {
+	i := strings.Index(page, `name="`+field+`"`)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i:]
+	j := strings.Index(rest, `value="`)
+	if j < 0 {
+		return ""
+	}
+	rest = rest[j+len(`value="`):]
+	return strings.ReplaceAll(rest[:strings.Index(rest, `"`)], "&#43;", "+")
+}
+
+func memberQuery() store.MemberQuery { return store.MemberQuery{Limit: 200} }
+
+// startBrokerWithBase starts another replica of primary: same public
+// BASE_URL (tokens carry it as iss), its own listener.
+func startBrokerWithBase(t *testing.T, primary *broker, env ...string) *broker {
+	t.Helper()
+	return startBroker(t, append(env, "BASE_URL="+primary.URL)...)
+}
+
+// writeKey writes a fresh ES256 signing key for replicas to share.
+func writeKey(t *testing.T) string {
+	t.Helper()
+	pemBytes, err := token.GenerateKeyPEM("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(p, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

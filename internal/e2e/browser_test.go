@@ -1,0 +1,551 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/authbroker/authbroker/internal/testenv"
+	"github.com/authbroker/authbroker/providers/providertest"
+)
+
+// The browser scenarios. Each starts its own broker, example SPA, example
+// resource server and fake GitHub, and a fresh Chromium profile.
+
+// TestBrowserSignInRefreshSignOut is the main journey in code delivery:
+// the login page, a provider, the SPA signed in, the protected API, an
+// expired access token refreshed once for five concurrent calls, and a
+// logout after which the API refuses the last token.
+func TestBrowserSignInRefreshSignOut(t *testing.T) {
+	s := startStack(t, stackOptions{
+		// Short enough to wait out; the API verifies with no leeway.
+		env:        []string{"ACCESS_TOKEN_TTL=5s"},
+		introspect: true,
+		// The timer would refresh before the token expires; this scenario
+		// is about the 401 path, so only expiry triggers a refresh here.
+		autoRefresh: false,
+	})
+	p := newPage(t)
+
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	p.do("go to the broker's login page", chromedp.Click(chromedp.ID("login-page")), chromedp.WaitVisible(chromedp.CSS(`a[data-provider="github"]`)))
+	if loc := p.location(); !strings.HasPrefix(loc, s.broker.URL+"/?") || !strings.Contains(loc, "code_challenge=") {
+		t.Fatalf("login page at %s, want the broker's / with the app's PKCE challenge", loc)
+	}
+	p.screenshot("login.png")
+
+	p.do("continue with GitHub", chromedp.Click(chromedp.CSS(`a[data-provider="github"]`)), waitState("signed-in"))
+	if got := p.text("#member-email"); got != "ada@example.com" {
+		t.Fatalf("member email shown = %q, want ada@example.com", got)
+	}
+	memberID := p.text("#member-id")
+	if got := evalJS[string](p, `location.href`); got != s.spaURL {
+		t.Errorf("after sign-in the address is %s, want %s (the one-time code removed)", got, s.spaURL)
+	}
+	if got := evalJS[string](p, `JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage), document.cookie])`); strings.Contains(got, "eyJ") || strings.Contains(got, "refresh") {
+		t.Errorf("tokens found in script-readable storage: %s", got)
+	}
+
+	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	var hello struct {
+		MemberID string `json:"member_id"`
+		Email    string `json:"email"`
+	}
+	if err := json.Unmarshal([]byte(p.text("#api-result")), &hello); err != nil || hello.MemberID != memberID || hello.Email != "ada@example.com" {
+		t.Fatalf("API answered %+v (%v), want member %s", hello, err, memberID)
+	}
+	p.screenshot("spa.png")
+	first := lastCall(t, s.api)
+
+	// Let the access token expire, then fire five calls at once: each gets
+	// 401 token_expired, one refresh serves them all, each is retried once.
+	expired(t, s.api, first.Token)
+	before, seen := s.broker.refreshes(t), len(s.api.Calls())
+	p.do("send five calls at once", chromedp.Click(chromedp.ID("call-api-burst")), waitText("#api-status", "5/5 OK"))
+	if n := s.broker.refreshes(t) - before; n != 1 {
+		t.Fatalf("five concurrent 401s caused %d refreshes, want exactly 1 (single flight)", n)
+	}
+	var expiredCalls, okCalls int
+	for _, c := range s.api.Calls()[seen:] {
+		switch {
+		case c.Status == http.StatusUnauthorized && c.Error == "token_expired" && c.Token == first.Token:
+			expiredCalls++
+		case c.Status == http.StatusOK && c.Token != first.Token:
+			okCalls++
+		default:
+			t.Errorf("unexpected API call during the burst: %d %s", c.Status, c.Error)
+		}
+	}
+	if expiredCalls != 5 || okCalls != 5 {
+		t.Fatalf("burst: %d calls refused as expired and %d retried with a new token, want 5 and 5", expiredCalls, okCalls)
+	}
+	if got := p.attr("body", "data-refreshes"); got != "1" {
+		t.Errorf("the app saw %s refresh events, want 1", got)
+	}
+
+	// Sign out: the session ends at the broker, and the API (which checks
+	// revocation by introspection) refuses the token the app last used,
+	// although that token has not expired.
+	last := lastCall(t, s.api).Token
+	p.do("sign out", chromedp.Click(chromedp.ID("logout")), waitState("signed-out"))
+	if status, code := getJSON(t, s.api.URL+"/api/hello", last); status != http.StatusUnauthorized || code != "invalid_token" {
+		t.Fatalf("API after logout: %d %q, want 401 invalid_token", status, code)
+	}
+	if status, _ := s.broker.me(t, last); status != http.StatusUnauthorized {
+		t.Fatalf("broker /auth/me after logout: %d, want 401", status)
+	}
+	if _, err := s.api.Verifier.Verify(context.Background(), last); err != nil {
+		t.Fatalf("the last token no longer verifies on its own (%v): the logout check above proved nothing; is the machine very slow?", err)
+	}
+}
+
+// TestBrowserCookieMode runs the SPA with TOKEN_DELIVERY=cookie: tokens
+// live in httpOnly cookies script cannot read, state-changing calls need
+// the CSRF header, an expired access cookie is renewed with the refresh
+// cookie, and logout clears both.
+func TestBrowserCookieMode(t *testing.T) {
+	s := startStack(t, stackOptions{
+		env:         []string{"TOKEN_DELIVERY=cookie", "ACCESS_TOKEN_TTL=4s"},
+		delivery:    "cookie",
+		apiOnBroker: true,
+		providers:   []spaProvider{{Name: "github", Label: "Continue with GitHub"}},
+	})
+	p := newPage(t)
+
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	p.do("continue with GitHub", chromedp.Click(chromedp.CSS(`button[data-provider="github"]`)), waitState("signed-in"))
+	if got := p.text("#member-email"); got != "ada@example.com" {
+		t.Fatalf("member email shown = %q, want ada@example.com", got)
+	}
+	memberID := p.text("#member-id")
+
+	cookies := p.cookies(s.broker.URL)
+	for _, name := range []string{"ab_access", "ab_refresh"} {
+		c, ok := cookies[name]
+		if !ok || !c.HTTPOnly {
+			t.Fatalf("cookie %s: present %v, httpOnly %v; want an httpOnly cookie", name, ok, ok && c.HTTPOnly)
+		}
+	}
+	if got := evalJS[string](p, `document.cookie`); strings.Contains(got, "ab_") {
+		t.Fatalf("script can read the token cookies: %q", got)
+	}
+
+	// The CSRF defence: a cookie-authenticated POST without the header is
+	// refused, which is why the client always sends it.
+	status := evalJS[int](p, fmt.Sprintf(`fetch(%q, {method: "POST", credentials: "include"}).then(r => r.status)`, s.broker.URL+"/auth/logout"))
+	if status != http.StatusForbidden {
+		t.Fatalf("logout without %s: status %d, want 403", "X-AuthBroker-CSRF", status)
+	}
+
+	// The access cookie expires with the token; the next call gets 401, the
+	// client refreshes with the refresh cookie and retries.
+	eventually(t, 15*time.Second, "the access cookie to expire", func() bool {
+		_, ok := p.cookies(s.broker.URL)["ab_access"]
+		return !ok
+	})
+	before := s.broker.refreshes(t)
+	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	if n := s.broker.refreshes(t) - before; n != 1 {
+		t.Fatalf("call after the access cookie expired caused %d refreshes, want 1", n)
+	}
+	var me struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(p.text("#api-result")), &me); err != nil || me.ID != memberID {
+		t.Fatalf("/auth/me answered %+v (%v), want member %s", me, err, memberID)
+	}
+
+	p.do("sign out", chromedp.Click(chromedp.ID("logout")), waitState("signed-out"))
+	left := p.cookies(s.broker.URL)
+	if _, ok := left["ab_access"]; ok {
+		t.Error("access cookie still set after logout")
+	}
+	if _, ok := left["ab_refresh"]; ok {
+		t.Error("refresh cookie still set after logout")
+	}
+	p.do("reload", chromedp.Reload(), waitState("signed-out"))
+}
+
+// TestBrowserConsentDenied: the user refuses at the provider; the SPA shows
+// the provider's refusal and stays signed out, and nothing was exchanged.
+func TestBrowserConsentDenied(t *testing.T) {
+	s := startStack(t, stackOptions{providers: []spaProvider{{Name: "github", Label: "Continue with GitHub"}}})
+	s.github.Fail(providertest.Authorize, providertest.Fault{Code: "access_denied", Description: "The user has denied your application access."})
+	p := newPage(t)
+
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	p.do("continue with GitHub and refuse", chromedp.Click(chromedp.CSS(`button[data-provider="github"]`)), chromedp.WaitVisible(chromedp.ID("error")))
+	got := p.text("#error")
+	if !strings.Contains(got, "denied your application access") || !strings.Contains(got, "(access_denied)") {
+		t.Fatalf("error shown = %q, want the provider's description and access_denied", got)
+	}
+	if state := p.attr("body", "data-state"); state != "signed-out" {
+		t.Fatalf("app state %q after a refusal, want signed-out", state)
+	}
+	if loc := p.location(); loc != s.spaURL {
+		t.Errorf("address after the refusal is %s, want %s (error parameters removed)", loc, s.spaURL)
+	}
+	if n := s.github.Count(providertest.Token); n != 0 {
+		t.Errorf("the broker called GitHub's token endpoint %d times after a refusal", n)
+	}
+}
+
+// TestBrowserPersistedSessionOnRedis: with the refresh token persisted in
+// sessionStorage and Redis holding sessions, the client refreshes on its
+// own before expiry, survives a reload, and "sign out everywhere" ends it.
+// The dev provider's form is driven like a user would.
+func TestBrowserPersistedSessionOnRedis(t *testing.T) {
+	redisURL, _ := testenv.Redis(t)
+	s := startStack(t, stackOptions{
+		env: []string{
+			"REDIS_URL=" + redisURL, "ACCESS_TOKEN_TTL=4s",
+			// Rate-limit counters live in Redis, keyed by client IP, and
+			// other packages' tests share 127.0.0.1.
+			"RATE_LIMIT_AUTH=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_REFRESH=0",
+		},
+		persist:     "session",
+		autoRefresh: true,
+		providers:   []spaProvider{{Name: "dev", Label: "Continue with Dev sign-in"}},
+	})
+	p := newPage(t)
+
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	p.do("continue with Dev sign-in", chromedp.Click(chromedp.CSS(`button[data-provider="dev"]`)), chromedp.WaitVisible(chromedp.ID("email")))
+	p.do("fill the dev form",
+		chromedp.SetValue(chromedp.ID("email"), "grace@example.com"),
+		chromedp.SetValue(chromedp.ID("name"), "Grace Hopper"),
+		chromedp.Click(chromedp.ID("dev-submit")),
+		waitState("signed-in"))
+	if got := p.text("#member-email"); got != "grace@example.com" {
+		t.Fatalf("member email shown = %q, want grace@example.com", got)
+	}
+
+	// No API call, no 401: the client's timer refreshes ahead of expiry.
+	eventually(t, 10*time.Second, "the scheduled refresh", func() bool { return s.broker.refreshes(t) >= 1 })
+	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	for _, c := range s.api.Calls() {
+		if c.Status != http.StatusOK {
+			t.Fatalf("API answered %d %s; the scheduled refresh should have prevented any refusal", c.Status, c.Error)
+		}
+	}
+	stored := evalJS[string](p, `JSON.stringify(Object.entries(sessionStorage))`)
+	if !strings.Contains(stored, "authbroker.refresh_token") || strings.Contains(stored, "eyJ") {
+		t.Fatalf("sessionStorage = %s, want the refresh token and no access token", stored)
+	}
+
+	before := s.broker.refreshes(t)
+	p.do("reload", chromedp.Reload(), waitState("signed-in"))
+	if s.broker.refreshes(t) <= before {
+		t.Fatal("the reload restored the session without a refresh")
+	}
+	last := lastCall(t, s.api).Token
+
+	p.do("sign out everywhere", chromedp.Click(chromedp.ID("logout-all")), waitState("signed-out"))
+	if got := evalJS[string](p, `JSON.stringify(Object.entries(sessionStorage))`); strings.Contains(got, "refresh") {
+		t.Fatalf("sessionStorage after logout = %s, want no refresh token", got)
+	}
+	if status, _ := s.broker.me(t, last); status != http.StatusUnauthorized {
+		t.Fatalf("broker /auth/me after global logout: %d, want 401", status)
+	}
+}
+
+// TestBrowserClientAsModule: /authbroker.mjs imports from another origin
+// as an ES module exporting the same class.
+func TestBrowserClientAsModule(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	p := newPage(t)
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	js := fmt.Sprintf(`import(%q).then(m => typeof m.AuthBroker === "function" && m.default === m.AuthBroker && m.AuthBroker === window.AuthBroker && new m.AuthBroker({baseUrl: %q}).signedIn === false)`,
+		s.broker.URL+"/authbroker.mjs", s.broker.URL)
+	if !evalJS[bool](p, js) {
+		t.Fatal("authbroker.mjs did not export the AuthBroker class")
+	}
+}
+
+// stackOptions shape one scenario.
+type stackOptions struct {
+	env         []string // broker environment, after the defaults
+	delivery    string   // the SPA client's delivery ("code" when empty)
+	persist     string   // the SPA client's persist ("memory" when empty)
+	autoRefresh bool
+	// apiOnBroker points the SPA's API calls at the broker's /auth/me
+	// (cookie mode: the cookies go to the broker's host only).
+	apiOnBroker bool
+	// introspect makes the resource server check revocation with the broker.
+	introspect bool
+	// providers are the SPA's direct sign-in buttons.
+	providers []spaProvider
+}
+
+// stack is one scenario's servers.
+type stack struct {
+	broker *broker
+	api    *resourceServer
+	github *providertest.Server
+	spaURL string // the app's page, also its return URL
+}
+
+func startStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	gh := providertest.NewGitHub(t)
+	spaLn, spaOrigin := listen(t)
+	brokerLn, _ := listen(t)
+	user := gh.User()
+	user.Picture = spaOrigin + "/avatar.svg" // nothing on the page may leave 127.0.0.1
+	gh.SetUser(user)
+
+	env := append([]string{"ALLOWED_RETURN_URLS=" + spaOrigin + "/", "DEV_LOGIN=true"}, gh.Env()...)
+	secret := ""
+	if o.introspect {
+		secret = "introspect-" + randomVerifier(t)
+		env = append(env, "INTROSPECT_SECRET="+secret)
+	}
+	b := startBroker(t, brokerLn, append(env, o.env...)...)
+	rs := startResourceServer(t, b, spaOrigin, secret)
+
+	cfg := spaConfig{
+		BaseURL: b.URL, APIURL: rs.URL + "/api/hello", Delivery: "code", Persist: "memory",
+		AutoRefresh: o.autoRefresh, Providers: o.providers,
+	}
+	if o.apiOnBroker {
+		cfg.APIURL = b.URL + "/auth/me"
+	}
+	if o.delivery != "" {
+		cfg.Delivery = o.delivery
+	}
+	if o.persist != "" {
+		cfg.Persist = o.persist
+	}
+	if cfg.Providers == nil {
+		cfg.Providers = []spaProvider{}
+	}
+	serveSPA(t, spaLn, cfg)
+	return &stack{broker: b, api: rs, github: gh, spaURL: spaOrigin + "/"}
+}
+
+// lastCall is the resource server's most recent answered call.
+func lastCall(t *testing.T, rs *resourceServer) apiCall {
+	t.Helper()
+	calls := rs.Calls()
+	if len(calls) == 0 {
+		t.Fatal("the API received no call")
+	}
+	return calls[len(calls)-1]
+}
+
+// chromium returns the browser to drive: $AUTHBROKER_CHROMIUM or Debian's.
+func chromium(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("AUTHBROKER_CHROMIUM")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		required(t, "Chromium not found at %s ($AUTHBROKER_CHROMIUM): %v", path, err)
+	}
+	return path
+}
+
+// page is one Chromium tab with a fresh profile, and what its scripts logged.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	console    []string
+	exceptions []string
+}
+
+// actionTimeout bounds one step (a click and what it should lead to).
+const actionTimeout = 20 * time.Second
+
+func newPage(t *testing.T) *page {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // root in containers; the pages are our own
+		chromedp.DisableGPU,
+		chromedp.WindowSize(960, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-pings", true),
+		// Every server is on 127.0.0.1: no name resolves, so nothing can
+		// leave the machine even if a page asked for it.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"),
+	)
+	// The profile is a fresh temporary directory that chromedp removes.
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	p := &page{t: t}
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(p.listen))
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, e := range p.exceptions {
+			t.Errorf("uncaught exception in the page: %s", e)
+		}
+		if t.Failed() && len(p.console) > 0 {
+			t.Logf("page console:\n  %s", strings.Join(p.console, "\n  "))
+		}
+	})
+	start, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelStart()
+	if err := chromedp.Do(start); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	p.ctx = ctx
+	return p
+}
+
+// listen records console output and uncaught exceptions (it runs in the
+// tab's event loop: no commands, return fast).
+func (p *page) listen(ev any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		var args []string
+		for _, a := range ev.Args {
+			if len(a.Value) > 0 {
+				args = append(args, string(a.Value))
+			} else {
+				args = append(args, a.Description)
+			}
+		}
+		p.console = append(p.console, string(ev.Type)+": "+strings.Join(args, " "))
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg := d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			msg += " " + d.Exception.Description
+		}
+		p.exceptions = append(p.exceptions, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1))
+	}
+}
+
+// do runs the steps of one user action, failing the test with its name.
+func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v (page at %s, state %q, error %q)", what, err, p.location(), p.attr("body", "data-state"), p.quietText("#error"))
+	}
+}
+
+func run[T any](p *page, a chromedp.Action[T]) (T, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, a)
+}
+
+// evalJS evaluates js in the page, awaiting a promise it returns.
+func evalJS[T any](p *page, js string) T {
+	p.t.Helper()
+	v, err := run(p, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// text is the visible text of the element matching the CSS selector.
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	v, err := run(p, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+	if err != nil {
+		p.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(v)
+}
+
+// quietText is the text of sel for failure messages ("" when unavailable).
+func (p *page) quietText(sel string) string {
+	v, _ := peek(p, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+	return strings.TrimSpace(v)
+}
+
+// attr is an attribute of the element matching sel ("" when absent).
+func (p *page) attr(sel, name string) string {
+	v, _ := peek(p, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {getAttribute: () => ""}).getAttribute(%q) || ""`, sel, name)))
+	return v
+}
+
+// location is the page's address ("?" when unavailable).
+func (p *page) location() string {
+	v, err := peek(p, chromedp.Location())
+	if err != nil {
+		return "?"
+	}
+	return v
+}
+
+// peek runs a quick read that must not hang a failing test's report.
+func peek[T any](p *page, a chromedp.Action[T]) (T, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, a)
+}
+
+// cookies are the browser's cookies for u, by name.
+func (p *page) cookies(u string) map[string]*network.Cookie {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
+	if err != nil {
+		p.t.Fatalf("read cookies: %v", err)
+	}
+	out := make(map[string]*network.Cookie, len(res.Cookies))
+	for _, c := range res.Cookies {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// screenshot saves the viewport as docs/screenshots/name when the file is
+// missing or AUTHBROKER_UPDATE_SCREENSHOTS=1.
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	path := filepath.Join("..", "..", "docs", "screenshots", name)
+	if _, err := os.Stat(path); err == nil && os.Getenv("AUTHBROKER_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := run(p, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatalf("write %s: %v", path, err)
+	}
+	p.t.Logf("wrote %s", path)
+}
+
+// waitState waits for the SPA to settle in state (body data-state).
+func waitState(state string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitReady(chromedp.CSS(`body[data-state="` + state + `"]`))
+}
+
+// waitText waits until the element matching sel shows exactly text.
+func waitText(sel, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === %q`, sel, text),
+		chromedp.WithPollingInterval(50*time.Millisecond))
+}

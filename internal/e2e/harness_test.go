@@ -1,0 +1,422 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authbroker/authbroker/examples/resource-server/api"
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/app"
+	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/testenv"
+)
+
+// required skips the test locally and fails it under CI=true, where a
+// missing tool must never turn into a green run that tested nothing.
+func required(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (required under CI=true; scripts/test installs it)", msg)
+	}
+	t.Skipf("%s (scripts/test installs it)", msg)
+}
+
+// listen reserves a loopback port, so a server's URL is known before the
+// server (or another one that needs its URL) is built.
+func listen(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	return ln, "http://" + ln.Addr().String()
+}
+
+// serve starts h on a listener from listen and stops it at the end of the test.
+func serve(t *testing.T, ln net.Listener, h http.Handler) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+}
+
+// broker is an authbroker built with app.Build and served on 127.0.0.1.
+type broker struct {
+	URL    string
+	Config *config.Config
+	App    *app.App
+}
+
+// startBroker builds the broker from an environment made of test defaults
+// (SQLite in a temporary directory, keys generated there) followed by env,
+// whose entries win. ln is the listener from listen: BASE_URL must be known
+// before Build.
+func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
+	t.Helper()
+	base := "http://" + ln.Addr().String()
+	cfg, err := config.FromEnv(append([]string{
+		"BASE_URL=" + base,
+		"DATABASE_URL=" + testenv.SQLiteURL(t),
+		"DATA_DIR=" + t.TempDir(),
+		"LOG_LEVEL=info",
+	}, env...))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Build(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("app.Build: %v", err)
+	}
+	a.Background(ctx)
+	t.Cleanup(func() {
+		cancel()
+		a.Close()
+		if t.Failed() {
+			t.Logf("broker log:\n%s", logs.String())
+		}
+	})
+	serve(t, ln, a.Handler)
+	return &broker{URL: base, Config: cfg, App: a}
+}
+
+// refreshes is the number of refresh grants the broker has answered, by
+// any outcome (rotated, grace, reuse_revoked, invalid), from /metrics.
+func (b *broker) refreshes(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "authbroker_refresh_total{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		total += int(v)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read /metrics: %v", err)
+	}
+	return total
+}
+
+// me calls the broker's protected GET /auth/me with token and returns the
+// status and the error code of a refusal.
+func (b *broker) me(t *testing.T, token string) (int, string) {
+	t.Helper()
+	return getJSON(t, b.URL+"/auth/me", token)
+}
+
+// getJSON sends GET url with a bearer token and returns the status and the
+// body's "error" member.
+func getJSON(t *testing.T, u, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Error
+}
+
+// resourceServer is the example API (examples/resource-server) trusting the
+// broker, with a record of every call it answered.
+type resourceServer struct {
+	URL string
+	// Verifier is the API's own: JWKS, iss, aud and no clock leeway, so an
+	// access token is refused the moment its exp passes.
+	Verifier *bearer.Verifier
+
+	mu    sync.Mutex
+	calls []apiCall
+}
+
+// apiCall is one answered request to the API.
+type apiCall struct {
+	Token  string // the bearer token presented
+	Status int
+	Error  string // the error code of a 401
+}
+
+// startResourceServer serves the example API for the app at appOrigin. With
+// introspectSecret it also asks the broker about every token, so logouts
+// take effect at once.
+func startResourceServer(t *testing.T, b *broker, appOrigin, introspectSecret string) *resourceServer {
+	t.Helper()
+	v := api.NewVerifier(b.URL, b.Config.JWTAudience, &http.Client{Timeout: 5 * time.Second})
+	// Negative means no leeway at all (zero would mean bearer.MaxLeeway):
+	// expiry is observable within a few seconds of ACCESS_TOKEN_TTL.
+	v.Leeway = -1
+	opts := api.Options{Verifier: v, AllowedOrigins: []string{appOrigin}}
+	if introspectSecret != "" {
+		opts.Introspection = &api.Introspection{URL: b.URL + "/auth/introspect", Secret: introspectSecret}
+	}
+	rs := &resourceServer{Verifier: v}
+	h := api.Handler(opts)
+	ln, u := listen(t)
+	rs.URL = u
+	serve(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := &recorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		call := apiCall{Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Status: rec.status}
+		if rec.status == http.StatusUnauthorized {
+			var body struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(rec.body.Bytes(), &body)
+			call.Error = body.Error
+		}
+		rs.mu.Lock()
+		rs.calls = append(rs.calls, call)
+		rs.mu.Unlock()
+	}))
+	return rs
+}
+
+// Calls returns the calls answered so far.
+func (rs *resourceServer) Calls() []apiCall {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]apiCall(nil), rs.calls...)
+}
+
+// recorder keeps the status and body of a response while passing them on.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+// spaConfig is window.AUTHBROKER_SPA, the example SPA's settings (see
+// examples/spa/config.js).
+type spaConfig struct {
+	BaseURL     string        `json:"baseUrl"`
+	APIURL      string        `json:"apiUrl"`
+	Delivery    string        `json:"delivery"`
+	Persist     string        `json:"persist"`
+	AutoRefresh bool          `json:"autoRefresh"`
+	Providers   []spaProvider `json:"providers"`
+}
+
+type spaProvider struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+}
+
+// serveSPA serves examples/spa on ln, as is, except config.js, which is
+// cfg; and /avatar.svg, a local picture for fake accounts (the page must
+// not reach for the network).
+func serveSPA(t *testing.T, ln net.Listener, cfg spaConfig) {
+	t.Helper()
+	js, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config.js", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintf(w, "window.AUTHBROKER_SPA = %s;\n", js)
+	})
+	mux.HandleFunc("GET /avatar.svg", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		io.WriteString(w, avatarSVG)
+	})
+	mux.Handle("GET /", http.FileServer(http.Dir("../../examples/spa")))
+	serve(t, ln, mux)
+}
+
+const avatarSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96">` +
+	`<circle cx="48" cy="48" r="48" fill="#6f42c1"/>` +
+	`<text x="48" y="60" font-family="sans-serif" font-size="36" font-weight="700" fill="#fff" text-anchor="middle">AL</text></svg>`
+
+// tokenResponse is the broker's POST /auth/token answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Member       struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	} `json:"member"`
+}
+
+// signInDev signs in with the dev provider the way a browser would, with a
+// plain HTTP client and a cookie jar: start with a PKCE challenge, post the
+// dev form, follow the redirects until the broker sends the browser to
+// returnTo with a one-time code, and redeem it.
+func signInDev(t *testing.T, b *broker, returnTo, email string) tokenResponse {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL, err := url.Parse(returnTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if req.URL.Host == appURL.Host {
+				return http.ErrUseLastResponse // the app is not running; the code is in the URL
+			}
+			return nil
+		},
+	}
+	verifier := randomVerifier(t)
+	sum := sha256.Sum256([]byte(verifier))
+	start := b.URL + "/auth/dev?" + url.Values{
+		"return_to":             {returnTo},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+	}.Encode()
+	resp, err := client.Get(start)
+	if err != nil {
+		t.Fatalf("start login: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dev form: status %d", resp.StatusCode)
+	}
+	form := resp.Request.URL.Query() // the form's address carries state and code_challenge
+	resp, err = client.PostForm(b.URL+"/auth/dev/authorize", url.Values{
+		"state": {form.Get("state")}, "code_challenge": {form.Get("code_challenge")},
+		"email": {email}, "name": {"Ada Lovelace"},
+	})
+	if err != nil {
+		t.Fatalf("post dev form: %v", err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("after the dev form: status %d, want a redirect to the app (%v)", resp.StatusCode, err)
+	}
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("redirect to the app has no code: %s", loc.Redacted())
+	}
+	body, _ := json.Marshal(map[string]string{"grant_type": "authorization_code", "code": code, "code_verifier": verifier})
+	resp, err = http.Post(b.URL+"/auth/token", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("redeem code: %v", err)
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
+		t.Fatalf("redeem code: status %d, err %v", resp.StatusCode, err)
+	}
+	return tr
+}
+
+func randomVerifier(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// eventually polls cond every 100 ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// expired waits until the resource server's verifier refuses token as
+// expired (and for no other reason).
+func expired(t *testing.T, rs *resourceServer, token string) {
+	t.Helper()
+	eventually(t, 15*time.Second, "the access token to expire", func() bool {
+		_, err := rs.Verifier.Verify(context.Background(), token)
+		return errors.Is(err, bearer.ErrExpired)
+	})
+}
+
+// lockedBuffer is an io.Writer safe for the broker's concurrent logging.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

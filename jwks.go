@@ -1,0 +1,288 @@
+package bearer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// JWKS defaults.
+const (
+	// DefaultMinRefetch: unknown kids are looked up again at most this often,
+	// so tokens with made-up kids cannot turn a verifier into a load
+	// generator against the broker.
+	DefaultMinRefetch = 30 * time.Second
+	// DefaultMaxAge: a cached set is refreshed after this long even when all
+	// kids are known, so a key withdrawn after a compromise stops verifying.
+	DefaultMaxAge = time.Hour
+	// DefaultMaxBodyBytes bounds the JWKS document.
+	DefaultMaxBodyBytes = 256 << 10
+	// DefaultFetchTimeout bounds one fetch.
+	DefaultFetchTimeout = 10 * time.Second
+)
+
+// JWKS is a KeySource that fetches the broker's JSON Web Key Set
+// (/.well-known/jwks.json, RFC 7517 §5) and caches it. Lookups of known kids
+// are lock-free reads; an unknown kid triggers one refetch (the broker
+// publishes a new key when it starts signing with it), rate-limited by
+// MinRefetch. Only ES256 (P-256), RS256 (≥2048-bit) and EdDSA (Ed25519)
+// signature keys are accepted; "oct" keys are ignored, since a symmetric key
+// obtained over the network would let whoever served it mint tokens.
+//
+// Serve the JWKS over https (or inside a trusted network): whoever can
+// alter it can sign tokens this verifier accepts.
+//
+// The exported fields may be changed after NewJWKS and before first use.
+type JWKS struct {
+	MinRefetch   time.Duration
+	MaxAge       time.Duration
+	MaxBodyBytes int64
+	Timeout      time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	url    string
+	client *http.Client
+	// fetch is a one-slot semaphore: one fetch at a time, and waiters can
+	// give up when their request's context ends.
+	fetch chan struct{}
+	set   atomic.Pointer[keySet]
+	// lastAttempt is guarded by the fetch semaphore.
+	lastAttempt time.Time
+}
+
+// keySet is an immutable snapshot of a fetched JWKS.
+type keySet struct {
+	keys    StaticKeys
+	fetched time.Time
+}
+
+// NewJWKS returns a KeySource reading the JWKS at jwksURL with client
+// (a new http.Client when nil). Nothing is fetched until the first lookup.
+func NewJWKS(jwksURL string, client *http.Client) *JWKS {
+	if client == nil {
+		client = &http.Client{}
+	}
+	return &JWKS{
+		MinRefetch:   DefaultMinRefetch,
+		MaxAge:       DefaultMaxAge,
+		MaxBodyBytes: DefaultMaxBodyBytes,
+		Timeout:      DefaultFetchTimeout,
+		url:          jwksURL,
+		client:       client,
+		fetch:        make(chan struct{}, 1),
+	}
+}
+
+// VerificationKey implements KeySource.
+func (j *JWKS) VerificationKey(ctx context.Context, kid string) (any, string, error) {
+	now := j.now()
+	if k, ok, fresh := j.lookup(kid, now); ok && fresh {
+		return k.Key, k.Alg, nil
+	}
+	select {
+	case j.fetch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+	defer func() { <-j.fetch }()
+
+	// Another caller may have fetched while we waited.
+	now = j.now()
+	k, ok, fresh := j.lookup(kid, now)
+	if ok && fresh {
+		return k.Key, k.Alg, nil
+	}
+	if false {
+		if ok {
+			return k.Key, k.Alg, nil
+		}
+		if j.set.Load() == nil {
+			return nil, "", errors.New("jwks: not fetched yet (retry after backoff)")
+		}
+		return nil, "", fmt.Errorf("jwks: kid %q: %w", kid, ErrUnknownKey)
+	}
+	j.lastAttempt = now
+	set, err := j.load(ctx)
+	if err != nil {
+		if ok {
+			// A stale but known key keeps verifying while the broker is
+			// unreachable; availability over freshness for MaxAge refreshes.
+			return k.Key, k.Alg, nil
+		}
+		return nil, "", err
+	}
+	set.fetched = now
+	j.set.Store(set)
+	if k, ok := set.keys[kid]; ok {
+		return k.Key, k.Alg, nil
+	}
+	return nil, "", fmt.Errorf("jwks: kid %q: %w", kid, ErrUnknownKey)
+}
+
+func (j *JWKS) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+func (j *JWKS) lookup(kid string, now time.Time) (k StaticKey, ok, fresh bool) {
+	set := j.set.Load()
+	if set == nil {
+		return k, false, false
+	}
+	k, ok = set.keys[kid]
+	return k, ok, now.Sub(set.fetched) < j.MaxAge
+}
+
+// load fetches and parses the JWKS document.
+func (j *JWKS) load(ctx context.Context) (*keySet, error) {
+	ctx, cancel := context.WithTimeout(ctx, j.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := j.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: fetch: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("jwks: fetch: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, j.MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("jwks: read: %w", err)
+	}
+	if int64(len(body)) > j.MaxBodyBytes {
+		return nil, fmt.Errorf("jwks: document larger than %d bytes", j.MaxBodyBytes)
+	}
+	keys, err := ParseJWKS(body)
+	if err != nil {
+		return nil, err
+	}
+	return &keySet{keys: keys}, nil
+}
+
+// jwk holds the members of a JSON Web Key that matter for verification.
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+}
+
+// ParseJWKS parses a JWK Set document into verification keys by kid.
+// Keys that cannot be used for our signatures are skipped, as RFC 7517 §5
+// asks: unknown kty or crv, use other than "sig", no kid, "oct" keys,
+// RSA under 2048 bits, an alg that does not fit the key. A kid that appears
+// twice is dropped altogether, since it would not name one key. It fails only
+// when the document is not a JWK Set.
+func ParseJWKS(doc []byte) (StaticKeys, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &set); err != nil {
+		return nil, fmt.Errorf("jwks: not a JWK Set: %w", err)
+	}
+	if set.Keys == nil {
+		return nil, errors.New("jwks: not a JWK Set: no keys member")
+	}
+	out := make(StaticKeys, len(set.Keys))
+	dup := make(map[string]bool)
+	for _, raw := range set.Keys {
+		var k jwk
+		if json.Unmarshal(raw, &k) != nil || k.Kid == "" || (k.Use != "" && k.Use != "sig") {
+			continue
+		}
+		key, alg, ok := k.verificationKey()
+		if !ok {
+			continue
+		}
+		if _, seen := out[k.Kid]; seen || dup[k.Kid] {
+			delete(out, k.Kid)
+			dup[k.Kid] = true
+			continue
+		}
+		out[k.Kid] = StaticKey{Key: key, Alg: alg}
+	}
+	return out, nil
+}
+
+// verificationKey builds the public key and infers or checks its alg.
+func (k jwk) verificationKey() (any, string, bool) {
+	fits := func(alg string) bool { return k.Alg == "" || k.Alg == alg }
+	switch k.Kty {
+	case "EC":
+		if k.Crv != "P-256" || !fits(ES256) {
+			return nil, "", false
+		}
+		x, errX := decodeFixed(k.X, 32)
+		y, errY := decodeFixed(k.Y, 32)
+		if errX != nil || errY != nil {
+			return nil, "", false
+		}
+		// ParseUncompressedPublicKey rejects points not on the curve
+		// (invalid-curve attacks need such points).
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			return nil, "", false
+		}
+		return pub, ES256, true
+	case "RSA":
+		if !fits(RS256) {
+			return nil, "", false
+		}
+		n, errN := base64.RawURLEncoding.DecodeString(k.N)
+		e, errE := base64.RawURLEncoding.DecodeString(k.E)
+		if errN != nil || errE != nil || len(e) == 0 || len(e) > 4 || len(n) == 0 || n[0] == 0 {
+			return nil, "", false
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		if pub.N.BitLen() < 2048 || pub.N.BitLen() > 8192 || pub.E < 3 || pub.E%2 == 0 {
+			return nil, "", false
+		}
+		return pub, RS256, true
+	case "OKP":
+		if k.Crv != "Ed25519" || !fits(EdDSA) {
+			return nil, "", false
+		}
+		x, err := decodeFixed(k.X, ed25519.PublicKeySize)
+		if err != nil {
+			return nil, "", false
+		}
+		return ed25519.PublicKey(x), EdDSA, true
+	}
+	return nil, "", false
+}
+
+func decodeFixed(s string, n int) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != n {
+		return nil, fmt.Errorf("want %d bytes, got %d", n, len(b))
+	}
+	return b, nil
+}

@@ -1,0 +1,158 @@
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/authbroker/authbroker/internal/config"
+	"golang.org/x/oauth2"
+)
+
+// Naver endpoints (NAVER Developers, "네이버 로그인 API 명세" and
+// "네이버 회원 프로필 조회 API 명세").
+const (
+	naverAuthURL  = "https://nid.naver.com/oauth2.0/authorize"
+	naverTokenURL = "https://nid.naver.com/oauth2.0/token"
+	naverAPIURL   = "https://openapi.naver.com"
+)
+
+// Naver is Naver Login (네이버 로그인).
+//
+// Why it is odd (NAVER Developers: "네이버 로그인 API 명세" (login API),
+// "네이버 회원 프로필 조회 API 명세" (profile API), "오픈 API 에러 코드"):
+//   - The token endpoint can answer HTTP 200 with {"error", "error_description"}
+//     (x/oauth2 turns that into *oauth2.RetrieveError, mapped to Error), and
+//     sends expires_in as a string ("3600"), which x/oauth2 parses.
+//   - client_id and client_secret go in the form body (the secret is
+//     always required), and the token request carries the state as well.
+//   - PKCE is not documented, so none is sent; the state, single use and
+//     bound to the browser by the login service, is the CSRF defence.
+//   - The profile (GET {api}/v1/nid/me) wraps everything in
+//     {"resultcode","message","response":{…}}; resultcode other than "00"
+//     is a failure even with HTTP 200 ("024" = authentication failed).
+//   - response.id is a per-application identifier string, not the Naver ID.
+//   - Naver never says whether the email was verified, so it never is here:
+//     Naver logins do not link to existing members by email.
+type Naver struct {
+	base
+	cfg    config.Provider
+	oauth  *oauth2.Config
+	apiURL string
+}
+
+// NewNaver builds Naver Login from NAVER_CLIENT_ID, NAVER_CLIENT_SECRET and
+// the optional NAVER_AUTH_URL, NAVER_TOKEN_URL, NAVER_API_URL. The scopes
+// are chosen in the Naver console; NAVER_SCOPES is not sent.
+func NewNaver(cfg config.Provider, o Options) (*Naver, error) {
+	if err := checkURLs("NAVER_", cfg); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	n := &Naver{
+		base:   newBase("naver", "Naver", o, ""),
+		cfg:    cfg,
+		apiURL: orDefault(cfg.APIURL, naverAPIURL),
+	}
+	n.oauth = &oauth2.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   orDefault(cfg.AuthURL, naverAuthURL),
+			TokenURL:  orDefault(cfg.TokenURL, naverTokenURL),
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+		RedirectURL: o.callbackURL("naver"),
+	}
+	return n, nil
+}
+
+// PKCE reports false: Naver documents no PKCE support.
+func (n *Naver) PKCE() bool { return false }
+
+// Scopes is empty: Naver's consent items are set in its console.
+func (n *Naver) Scopes() []string { return nil }
+
+// AuthCodeURL is Naver's authorize URL with the state (no PKCE, no scope).
+func (n *Naver) AuthCodeURL(r AuthRequest) string {
+	return n.oauth.AuthCodeURL(r.State)
+}
+
+// Exchange redeems the code (sending the state, as Naver documents) and
+// reads /v1/nid/me.
+func (n *Naver) Exchange(ctx context.Context, cb Callback) (Profile, error) {
+	tok, err := n.oauth.Exchange(n.httpContext(ctx), cb.Code, oauth2.SetAuthURLParam("state", cb.State))
+	if err != nil {
+		return Profile{}, n.record(n.tokenError(err, cb.Code, nil))
+	}
+	prof, err := n.profile(ctx, tok.AccessToken)
+	if err != nil {
+		return Profile{}, n.record(err)
+	}
+	return prof, nil
+}
+
+// ProfileFromAccessToken reads /v1/nid/me with a token a native app got.
+func (n *Naver) ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error) {
+	return n.profile(ctx, accessToken)
+}
+
+// naverMe is GET /v1/nid/me.
+type naverMe struct {
+	ResultCode string `json:"resultcode"`
+	Message    string `json:"message"`
+	Response   *struct {
+		ID           string `json:"id"`
+		Email        string `json:"email"`
+		Name         string `json:"name"`
+		Nickname     string `json:"nickname"`
+		ProfileImage string `json:"profile_image"`
+	} `json:"response"`
+}
+
+func (n *Naver) profile(ctx context.Context, accessToken string) (Profile, error) {
+	resp, err := n.get(ctx, joinURL(n.apiURL, "/v1/nid/me"), accessToken, nil)
+	if err != nil {
+		return Profile{}, err
+	}
+	var me naverMe
+	if err := json.Unmarshal(resp.body, &me); err != nil || me.ResultCode == "" {
+		if resp.status != http.StatusOK {
+			return Profile{}, n.failure(resp.status, n.statusError("GET /v1/nid/me", resp.status))
+		}
+		return Profile{}, &Error{Provider: n.name, Code: "malformed_response", Description: "GET /v1/nid/me is not a Naver profile answer", Err: err}
+	}
+	if me.ResultCode != "00" {
+		return Profile{}, n.failure(resp.status, &Error{Provider: n.name, Code: me.ResultCode, Description: me.Message})
+	}
+	if resp.status != http.StatusOK {
+		return Profile{}, n.statusError("GET /v1/nid/me", resp.status)
+	}
+	if me.Response == nil || strings.TrimSpace(me.Response.ID) == "" {
+		return Profile{}, &Error{Provider: n.name, Code: "malformed_response", Description: "GET /v1/nid/me has no response.id"}
+	}
+	r := me.Response
+	name := strings.TrimSpace(r.Name)
+	if name == "" {
+		name = r.Nickname
+	}
+	return Profile{
+		Provider:      n.name,
+		Subject:       r.ID,
+		Email:         strings.TrimSpace(r.Email),
+		EmailVerified: false,
+		Name:          name,
+		AvatarURL:     r.ProfileImage,
+		Raw:           json.RawMessage(resp.body),
+	}, nil
+}
+
+// failure marks authentication failures (HTTP 401, resultcode "024") as an
+// invalid token, so the native path answers invalid_grant.
+func (n *Naver) failure(status int, pe *Error) error {
+	if status == http.StatusUnauthorized || pe.Code == "024" {
+		return invalidToken(n.name, pe)
+	}
+	return pe
+}
