@@ -36,7 +36,7 @@ const (
 func jsModule(classic []byte) []byte {
 	body, ok := bytes.CutSuffix(classic, []byte(jsClassicCall))
 	if !ok {
-		// The embedded file is fixed at build time; TestJSClient catches this.
+		// The embedded file is fixed at build time: any use of New fails at once.
 		panic("handlers: static/authbroker.js must end with " + strings.TrimSpace(jsClassicCall))
 	}
 	out := append([]byte(jsModuleHead), body...)

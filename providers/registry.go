@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -38,9 +37,10 @@ type spec struct {
 // NewRegistry builds every enabled provider: a provider is enabled when its
 // client id is set; the dev provider when DEV_LOGIN allows it, and never in
 // production. OIDC discovery is not done here (it happens at first use),
-// so an unreachable issuer does not stop start-up. A missing secret or a
-// malformed endpoint URL does: the error is a config.Problems, one line
-// per variable.
+// so an unreachable issuer does not stop start-up. A provider missing a
+// required setting stays disabled and is reported by Statuses; a malformed
+// endpoint URL stops start-up: the error is a config.Problems, one line per
+// variable.
 func NewRegistry(cfg *config.Config, logger *slog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -89,8 +89,11 @@ func NewRegistry(cfg *config.Config, logger *slog.Logger) (*Registry, error) {
 			continue
 		}
 		if missing := s.missing(); len(missing) > 0 {
+			// Half-configured: the provider stays off (no button), start-up
+			// goes on, and the admin provider status names what is missing
+			// — an operator mid-setup sees it there instead of a dead broker.
 			for _, m := range missing {
-				problems = append(problems, fmt.Sprintf("%s: required when %sCLIENT_ID is set", m, s.prefix))
+				logger.Warn("provider.incomplete", "provider", s.name, "missing", s.prefix+m)
 			}
 			continue
 		}

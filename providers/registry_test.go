@@ -108,8 +108,6 @@ func TestRegistryRefusesIncompleteSettings(t *testing.T) {
 		env  []string
 		want []string
 	}{
-		{"registry: missing secret names the variable", []string{"GITHUB_CLIENT_ID=x", "NAVER_CLIENT_ID=y"},
-			[]string{"GITHUB_CLIENT_SECRET: required when GITHUB_CLIENT_ID is set", "NAVER_CLIENT_SECRET: required when NAVER_CLIENT_ID is set"}},
 		{"registry: bad endpoint URL names the variable", []string{"KAKAO_CLIENT_ID=x", "KAKAO_API_URL=kapi.kakao.com"},
 			[]string{`KAKAO_API_URL: "kapi.kakao.com" is not an absolute http(s) URL without query or fragment`}},
 		{"registry: kakao secret is optional", []string{"KAKAO_CLIENT_ID=x"}, nil},
@@ -134,6 +132,36 @@ func TestRegistryRefusesIncompleteSettings(t *testing.T) {
 				t.Fatalf("err = %#v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRegistryHalfConfigured: a provider missing its secret stays off (no
+// login button) without stopping start-up, and its status names the variable.
+func TestRegistryHalfConfigured(t *testing.T) {
+	cfg, err := config.FromEnv([]string{"BASE_URL=" + brokerURL, "GITHUB_CLIENT_ID=x", "NAVER_CLIENT_ID=y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := providers.NewRegistry(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"github", "naver"} {
+		if _, ok := reg.Get(name); ok {
+			t.Errorf("%s enabled without its secret", name)
+		}
+	}
+	for _, st := range reg.Statuses() {
+		switch st.Name {
+		case "github":
+			if st.Enabled || !slices.Equal(st.Missing, []string{"GITHUB_CLIENT_SECRET"}) {
+				t.Errorf("github status = %+v", st)
+			}
+		case "naver":
+			if st.Enabled || !slices.Equal(st.Missing, []string{"NAVER_CLIENT_SECRET"}) {
+				t.Errorf("naver status = %+v", st)
+			}
+		}
 	}
 }
 

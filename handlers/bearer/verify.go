@@ -40,6 +40,9 @@ type Verifier struct {
 	// then invalid even before they expire. It is called on every request,
 	// so it must be an in-memory lookup (see token.DenyCache in the broker).
 	Revoked func(sid string) bool
+	// Cache, when set, skips the signature check for tokens that already
+	// passed it (see Cache); expiry and Revoked are still checked each time.
+	Cache *Cache
 }
 
 // header is the part of the JOSE header Verify inspects itself, before any
@@ -72,6 +75,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if len(raw) > maxTokenBytes {
 		return nil, invalid("token too large", nil)
+	}
+	if v.Cache != nil {
+		if c, ok := v.Cache.get(raw, v.now()(), v.leeway()); ok {
+			if v.Revoked != nil && v.Revoked(c.SessionID) {
+				return nil, invalid("session revoked", nil)
+			}
+			return c, nil
+		}
 	}
 	h, err := parseHeader(raw)
 	if err != nil {
@@ -125,6 +136,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if expired {
 		return nil, &Error{kind: ErrExpired, Reason: "token expired", cause: err}
+	}
+	if v.Cache != nil {
+		v.Cache.put(raw, &c, now())
 	}
 	return &c, nil
 }

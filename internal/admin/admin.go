@@ -115,14 +115,10 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 	if id == a.MemberID {
 		return store.Member{}, badRequest("you cannot change your own role")
 	}
-	m, err := s.Members.GetMember(ctx, id)
+	var old string
+	m, err := s.update(ctx, id, func(m *store.Member) { old, m.Role = m.Role, role })
 	if err != nil {
-		return store.Member{}, storeErr("get member", err)
-	}
-	old := m.Role
-	m.Role, m.UpdatedAt = role, s.Now().UTC()
-	if err := s.Members.UpdateMember(ctx, m); err != nil {
-		return store.Member{}, storeErr("update member", err)
+		return store.Member{}, err
 	}
 	return m, s.record(ctx, a, "member.role", id, map[string]string{"from": old, "to": role})
 }
@@ -136,13 +132,9 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, id, status string) (st
 	if id == a.MemberID && status == store.StatusDisabled {
 		return store.Member{}, badRequest("you cannot disable yourself")
 	}
-	m, err := s.Members.GetMember(ctx, id)
+	m, err := s.update(ctx, id, func(m *store.Member) { m.Status = status })
 	if err != nil {
-		return store.Member{}, storeErr("get member", err)
-	}
-	m.Status, m.UpdatedAt = status, s.Now().UTC()
-	if err := s.Members.UpdateMember(ctx, m); err != nil {
-		return store.Member{}, storeErr("update member", err)
+		return store.Member{}, err
 	}
 	if status == store.StatusDisabled {
 		if err := s.Auth.RevokeAll(ctx, id); err != nil {
@@ -154,6 +146,31 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, id, status string) (st
 		action = "member.disable"
 	}
 	return m, s.record(ctx, a, action, id, nil)
+}
+
+// update applies change to the stored member with optimistic concurrency:
+// a login writing the profile at the same moment makes it re-read and retry
+// instead of one change silently undoing the other.
+func (s *Service) update(ctx context.Context, id string, change func(*store.Member)) (store.Member, error) {
+	for attempt := 0; ; attempt++ {
+		m, err := s.Members.GetMember(ctx, id)
+		if err != nil {
+			return store.Member{}, storeErr("get member", err)
+		}
+		prev := m.UpdatedAt
+		change(&m)
+		m.UpdatedAt = s.Now().UTC().Truncate(time.Microsecond)
+		if !m.UpdatedAt.After(prev) {
+			m.UpdatedAt = prev.Add(time.Microsecond)
+		}
+		err = s.Members.UpdateMember(ctx, m, prev)
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
+			return store.Member{}, storeErr("update member", err)
+		}
+	}
 }
 
 // RevokeSessions ends every session of a member.

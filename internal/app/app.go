@@ -115,7 +115,10 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 			return errors.New("denylist not loaded yet")
 		}
 	}})
-	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Revoked: a.deny.Contains}
+	// The cache spares repeat requests the signature check; revocation and
+	// expiry are still checked on every request.
+	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Revoked: a.deny.Contains,
+		Cache: bearer.NewCache(50_000, time.Minute)}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 
 	reg, err := providers.NewRegistry(cfg, logger)

@@ -35,14 +35,19 @@ func (s *Service) deny(ctx context.Context, sids ...string) error {
 // revokeMember ends every session of memberID except keep.
 func (s *Service) revokeMember(ctx context.Context, memberID, keep string) error {
 	gone, err := s.d.Sessions.RevokeMemberSessions(ctx, memberID, keep)
-	if err != nil {
-		return unavailable("revoke sessions", err)
-	}
 	sids := make([]string, 0, len(gone))
 	for _, g := range gone {
 		sids = append(sids, g.ID)
 	}
-	return s.deny(ctx, sids...)
+	// Deny what was deleted even when the revoke failed part-way (a Redis
+	// Cluster node down): those sessions are gone, their tokens must be too.
+	if derr := s.deny(ctx, sids...); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		return unavailable("revoke sessions", err)
+	}
+	return nil
 }
 
 // RevokeAll ends every session of a member (admin disable, member delete).

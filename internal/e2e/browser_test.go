@@ -58,7 +58,9 @@ func TestBrowserSignInRefreshSignOut(t *testing.T) {
 		t.Errorf("tokens found in script-readable storage: %s", got)
 	}
 
-	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	if got := p.callAPI("call-api"); got != "OK (200)" {
+		t.Fatalf("API call: %q, want OK (200)", got)
+	}
 	var hello struct {
 		MemberID string `json:"member_id"`
 		Email    string `json:"email"`
@@ -73,7 +75,9 @@ func TestBrowserSignInRefreshSignOut(t *testing.T) {
 	// 401 token_expired, one refresh serves them all, each is retried once.
 	expired(t, s.api, first.Token)
 	before, seen := s.broker.refreshes(t), len(s.api.Calls())
-	p.do("send five calls at once", chromedp.Click(chromedp.ID("call-api-burst")), waitText("#api-status", "5/5 OK"))
+	if got := p.callAPI("call-api-burst"); got != "5/5 OK" {
+		t.Fatalf("five calls after expiry: %q, want 5/5 OK", got)
+	}
 	if n := s.broker.refreshes(t) - before; n != 1 {
 		t.Fatalf("five concurrent 401s caused %d refreshes, want exactly 1 (single flight)", n)
 	}
@@ -131,7 +135,7 @@ func TestBrowserCookieMode(t *testing.T) {
 	}
 	memberID := p.text("#member-id")
 
-	cookies := p.cookies(s.broker.URL)
+	cookies := p.cookies(s.broker.URL + "/auth/token")
 	for _, name := range []string{"ab_access", "ab_refresh"} {
 		c, ok := cookies[name]
 		if !ok || !c.HTTPOnly {
@@ -152,11 +156,13 @@ func TestBrowserCookieMode(t *testing.T) {
 	// The access cookie expires with the token; the next call gets 401, the
 	// client refreshes with the refresh cookie and retries.
 	eventually(t, 15*time.Second, "the access cookie to expire", func() bool {
-		_, ok := p.cookies(s.broker.URL)["ab_access"]
+		_, ok := p.cookies(s.broker.URL + "/auth/token")["ab_access"]
 		return !ok
 	})
 	before := s.broker.refreshes(t)
-	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	if got := p.callAPI("call-api"); got != "OK (200)" {
+		t.Fatalf("API call after the access cookie expired: %q, want OK (200)", got)
+	}
 	if n := s.broker.refreshes(t) - before; n != 1 {
 		t.Fatalf("call after the access cookie expired caused %d refreshes, want 1", n)
 	}
@@ -168,12 +174,9 @@ func TestBrowserCookieMode(t *testing.T) {
 	}
 
 	p.do("sign out", chromedp.Click(chromedp.ID("logout")), waitState("signed-out"))
-	left := p.cookies(s.broker.URL)
-	if _, ok := left["ab_access"]; ok {
-		t.Error("access cookie still set after logout")
-	}
-	if _, ok := left["ab_refresh"]; ok {
-		t.Error("refresh cookie still set after logout")
+	left := p.cookies(s.broker.URL + "/auth/token")
+	if _, ok := left["ab_access"]; ok || left["ab_refresh"] != nil {
+		t.Fatalf("token cookies still set after logout: %v", keys(left))
 	}
 	p.do("reload", chromedp.Reload(), waitState("signed-out"))
 }
@@ -234,7 +237,9 @@ func TestBrowserPersistedSessionOnRedis(t *testing.T) {
 
 	// No API call, no 401: the client's timer refreshes ahead of expiry.
 	eventually(t, 10*time.Second, "the scheduled refresh", func() bool { return s.broker.refreshes(t) >= 1 })
-	p.do("call the API", chromedp.Click(chromedp.ID("call-api")), waitText("#api-status", "OK (200)"))
+	if got := p.callAPI("call-api"); got != "OK (200)" {
+		t.Fatalf("API call: %q, want OK (200)", got)
+	}
 	for _, c := range s.api.Calls() {
 		if c.Status != http.StatusOK {
 			t.Fatalf("API answered %d %s; the scheduled refresh should have prevented any refusal", c.Status, c.Error)
@@ -262,15 +267,20 @@ func TestBrowserPersistedSessionOnRedis(t *testing.T) {
 }
 
 // TestBrowserClientAsModule: /authbroker.mjs imports from another origin
-// as an ES module exporting the same class.
+// as an ES module exporting the client, without touching window.
 func TestBrowserClientAsModule(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	p := newPage(t)
 	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
-	js := fmt.Sprintf(`import(%q).then(m => typeof m.AuthBroker === "function" && m.default === m.AuthBroker && m.AuthBroker === window.AuthBroker && new m.AuthBroker({baseUrl: %q}).signedIn === false)`,
-		s.broker.URL+"/authbroker.mjs", s.broker.URL)
+	js := fmt.Sprintf(`(async () => {
+		const classic = window.AuthBroker;
+		const m = await import(%q);
+		return typeof m.AuthBroker === "function" && m.default === m.AuthBroker &&
+			m.AuthBroker !== classic && window.AuthBroker === classic &&
+			new m.AuthBroker({baseUrl: %q}).signedIn === false;
+	})()`, s.broker.URL+"/authbroker.mjs", s.broker.URL)
 	if !evalJS[bool](p, js) {
-		t.Fatal("authbroker.mjs did not export the AuthBroker class")
+		t.Fatal("authbroker.mjs did not export the AuthBroker class, or replaced window.AuthBroker")
 	}
 }
 
@@ -385,7 +395,7 @@ func newPage(t *testing.T) *page {
 		chromedp.Flag("no-pings", true),
 		// Every server is on 127.0.0.1: no name resolves, so nothing can
 		// leave the machine even if a page asked for it.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
 	)
 	// The profile is a fresh temporary directory that chromedp removes.
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -403,9 +413,9 @@ func newPage(t *testing.T) *page {
 			t.Logf("page console:\n  %s", strings.Join(p.console, "\n  "))
 		}
 	})
-	start, cancelStart := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelStart()
-	if err := chromedp.Do(start); err != nil {
+	// The first Do starts Chromium and ties its life to ctx, so it gets no
+	// timeout of its own (a timeout here would close the browser).
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	p.ctx = ctx
@@ -502,7 +512,8 @@ func peek[T any](p *page, a chromedp.Action[T]) (T, error) {
 	return chromedp.Run(ctx, a)
 }
 
-// cookies are the browser's cookies for u, by name.
+// cookies are the browser's cookies sent with a request to u, by name
+// (the refresh cookie's path is /auth: ask for a URL under it).
 func (p *page) cookies(u string) map[string]*network.Cookie {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
@@ -544,8 +555,23 @@ func waitState(state string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitReady(chromedp.CSS(`body[data-state="` + state + `"]`))
 }
 
-// waitText waits until the element matching sel shows exactly text.
-func waitText(sel, text string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === %q`, sel, text),
-		chromedp.WithPollingInterval(50*time.Millisecond))
+// callAPI clicks one of the SPA's API buttons and returns the status line
+// once the calls have settled ("OK (200)", "5/5 OK", "Refused (401)", ...).
+func (p *page) callAPI(button string) string {
+	p.t.Helper()
+	p.do("click "+button,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("api-status").textContent = ""`),
+		chromedp.Click(chromedp.ID(button)),
+		chromedp.Poll[chromedp.Void](`(t => t !== "" && !t.startsWith("Calling"))(document.getElementById("api-status").textContent)`,
+			chromedp.WithPollingInterval(50*time.Millisecond)))
+	return p.text("#api-status")
+}
+
+// keys lists a map's keys, for messages.
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -107,8 +107,13 @@ type Members interface {
 	// existing identity (email, verified, name, avatar, raw, updated_at).
 	UpdateIdentity(ctx context.Context, id Identity) error
 	// UpdateMember stores every mutable field of m (email, email_verified,
-	// name, avatar, role, status, updated_at, last_login_at).
-	UpdateMember(ctx context.Context, m Member) error
+	// name, avatar, role, status, updated_at, last_login_at) only if the
+	// stored row's updated_at still equals prev, the value read before the
+	// change (optimistic concurrency: a login refreshing the profile and an
+	// admin disabling the member never silently overwrite each other).
+	// ErrConflict when the row changed since it was read; ErrNotFound when
+	// it is gone. m.UpdatedAt is the new value and must differ from prev.
+	UpdateMember(ctx context.Context, m Member, prev time.Time) error
 	// ListIdentities returns a member's identities, oldest first.
 	ListIdentities(ctx context.Context, memberID string) ([]Identity, error)
 	// DeleteIdentity unlinks one identity. It returns ErrConflict when it is
@@ -244,8 +249,14 @@ type Sessions interface {
 	//     Sealed is kept for graced callers, last-used time and IP are updated.
 	//   - Presented is previous and Now is within Grace of the last rotation:
 	//     Graced result carrying the stored Sealed value; nothing changes.
-	//   - Presented is previous after Grace: the session is deleted, ErrReused.
-	//   - unknown or expired session, or a hash matching neither: ErrNotFound.
+	//   - Presented is previous after Grace, or any older retired token of
+	//     the session: the session is deleted, ErrReused (RFC 9700 §4.14.2:
+	//     a replayed refresh token means it was stolen). Backends remember at
+	//     least the last 1024 retired hashes per session (a truncated 8-byte
+	//     prefix of each is enough: matching one needs a 64-bit preimage).
+	//   - unknown or expired session, or a hash matching none: ErrNotFound,
+	//     the session is untouched (garbage must not let anyone who knows a
+	//     session id end it).
 	// Of many concurrent calls with the current token exactly one rotates;
 	// the others are graced.
 	RotateRefresh(ctx context.Context, r Rotation) (Rotated, error)

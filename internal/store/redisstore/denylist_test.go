@@ -155,17 +155,17 @@ func TestUnreachableRedisIsAnErrorNotANotFound(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
 	ops := map[string]func() error{
-		"ping": func() error { return st.Ping(ctx) },
-		"take state": func() error { _, err := st.TakeState(ctx, "id"); return err },
-		"take code": func() error { _, err := st.TakeCode(ctx, "id"); return err },
+		"ping":        func() error { return st.Ping(ctx) },
+		"take state":  func() error { _, err := st.TakeState(ctx, "id"); return err },
+		"take code":   func() error { _, err := st.TakeCode(ctx, "id"); return err },
 		"get session": func() error { _, err := st.GetSession(ctx, "sid"); return err },
 		"rotate": func() error {
 			_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: "sid", Presented: []byte{1}, Next: []byte{2}, Now: now})
 			return err
 		},
-		"revoke": func() error { _, err := st.RevokeSession(ctx, "sid"); return err },
+		"revoke":      func() error { _, err := st.RevokeSession(ctx, "sid"); return err },
 		"live denied": func() error { _, err := st.LiveDenied(ctx, now); return err },
-		"watch": func() error { _, err := st.WatchDenied(ctx); return err },
+		"watch":       func() error { _, err := st.WatchDenied(ctx); return err },
 	}
 	for name, op := range ops {
 		err := op()

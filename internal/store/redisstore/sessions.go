@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -12,13 +13,14 @@ import (
 	"github.com/authbroker/authbroker/internal/store"
 )
 
-// rotateScript is the refresh decision (see rotate.lua). Run sends EVALSHA
-// and falls back to EVAL only when the server has not cached the script yet
-// (first use after a start or a SCRIPT FLUSH), so a refresh is one round trip.
+// rotateSource is the refresh decision, kept in its own file for reading.
 //
 //go:embed rotate.lua
 var rotateSource string
 
+// rotateScript runs rotateSource. Run sends EVALSHA and falls back to EVAL
+// only when the server has not cached the script yet (first use after a
+// start or a SCRIPT FLUSH), so a refresh is one round trip.
 var rotateScript = redis.NewScript(rotateSource)
 
 // Session hash fields.
@@ -81,7 +83,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 }
 
 // RotateRefresh runs the refresh decision in one script call (one round
-// trip, one hash slot). See store.Sessions for the rules.
+// trip, one hash slot). See store.Sessions for the rules. An empty r.IP
+// keeps the stored IP: a rotation made for a revocation has no client.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
 	op := "rotate refresh of session " + r.SessionID
 	if len(r.Presented) == 0 || len(r.Next) == 0 {
@@ -179,7 +182,7 @@ func (s *Store) ListSessions(ctx context.Context, memberID string) ([]store.Sess
 func (s *Store) RevokeSession(ctx context.Context, id string) (store.Session, error) {
 	op := "revoke session " + id
 	gone, err := s.takeSessions(ctx, []string{id})
-	if err != nil {
+	if len(gone) == 0 && err != nil {
 		return store.Session{}, wrap(op, err)
 	}
 	if len(gone) == 0 {
@@ -193,7 +196,9 @@ func (s *Store) RevokeSession(ctx context.Context, id string) (store.Session, er
 }
 
 // RevokeMemberSessions deletes every session in the member's index except
-// keep and returns the ones this call deleted.
+// keep and returns the ones this call deleted. On Redis Cluster part of the
+// sessions may be deleted when a node fails: the error then comes with the
+// sessions that were deleted, so a caller can still deny their tokens.
 func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string) ([]store.Session, error) {
 	op := "revoke sessions of member " + memberID
 	mk := s.memberKey(memberID)
@@ -207,7 +212,7 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 	}
 	gone, err := s.takeSessions(ctx, ids)
 	if err != nil {
-		return nil, wrap(op, err)
+		return gone, wrap(op, err)
 	}
 	// Every listed session is now gone, deleted here or before; as in
 	// RevokeSession a failed ZREM only leaves entries ListSessions skips.
@@ -223,32 +228,32 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 // per session; the sessions may live on different Cluster slots, so this
 // cannot be one transaction). A session is returned only when this call's
 // DEL removed it, so of concurrent revokers exactly one reports each session.
+// With an error it still returns the sessions it is sure it deleted.
 func (s *Store) takeSessions(ctx context.Context, ids []string) ([]store.Session, error) {
 	gets := make([]*redis.MapStringStringCmd, len(ids))
 	dels := make([]*redis.IntCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			k := s.sessionKey(id)
 			gets[i] = p.HGetAll(ctx, k)
 			dels[i] = p.Del(ctx, k)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
 	out := make([]store.Session, 0, len(ids))
 	for i, id := range ids {
 		m := gets[i].Val()
-		if dels[i].Val() != 1 || len(m) == 0 {
+		if gets[i].Err() != nil || dels[i].Err() != nil || dels[i].Val() != 1 || len(m) == 0 {
 			continue
 		}
-		sess, err := decodeSession(id, m)
-		if err != nil {
-			return nil, err
+		sess, derr := decodeSession(id, m)
+		if derr != nil {
+			err = cmp.Or(err, derr)
+			continue
 		}
 		out = append(out, sess)
 	}
-	return out, nil
+	return out, err
 }
 
 // decodeSession builds a Session from the fields of its hash.

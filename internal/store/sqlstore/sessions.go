@@ -101,7 +101,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 				return nil
 			}
 			// A rotated-away token after the grace: theft is assumed and
-			// the session ends (RFC 9700 §4.14.2).
+			// the session ends (RFC 9700 §4.14).
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), ss.ID); err != nil {
 				return err
 			}

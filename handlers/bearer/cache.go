@@ -1,0 +1,76 @@
+package bearer
+
+import (
+	"sync"
+	"time"
+)
+
+// Cache remembers tokens that passed full verification, so a client
+// presenting the same access token on every request pays the signature
+// check once instead of per request (an ES256 verify costs tens of
+// microseconds; a map lookup, tens of nanoseconds).
+//
+// A hit is re-checked against the clock (exp and nbf with the verifier's
+// leeway) and the Revoked hook on every call, so revocation and expiry
+// apply exactly as without the cache. Entries live at most MaxAge, so a key
+// withdrawn from the key source stops being honoured within that time.
+// Expired or failed tokens are never cached.
+type Cache struct {
+	mu      sync.RWMutex
+	entries map[string]cacheEntry
+	size    int
+	maxAge  time.Duration
+}
+
+type cacheEntry struct {
+	claims *Claims
+	added  time.Time
+}
+
+// NewCache returns a cache of at most size tokens, each kept at most maxAge.
+func NewCache(size int, maxAge time.Duration) *Cache {
+	return &Cache{entries: make(map[string]cacheEntry, size), size: size, maxAge: maxAge}
+}
+
+// get returns the cached claims of raw if they are still usable at now.
+func (c *Cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[raw]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.added) > c.maxAge {
+		return nil, false
+	}
+	cl := e.claims
+	if cl.ExpiresAt == nil || !now.Before(cl.ExpiresAt.Add(leeway)) {
+		return nil, false
+	}
+	if cl.NotBefore != nil && now.Add(leeway).Before(cl.NotBefore.Time) {
+		return nil, false
+	}
+	cp := *cl
+	return &cp, true
+}
+
+// put stores verified claims; when full, an arbitrary entry makes room
+// (Go's map iteration order is random, which is fair enough here).
+func (c *Cache) put(raw string, cl *Claims, now time.Time) {
+	cp := *cl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.size {
+		for k := range c.entries {
+			delete(c.entries, k)
+			if len(c.entries) < c.size {
+				break
+			}
+		}
+	}
+	c.entries[raw] = cacheEntry{claims: &cp, added: now}
+}
+
+// Len is the number of cached tokens.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

@@ -1,0 +1,67 @@
+package bearer_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/token"
+)
+
+// TestCacheKeepsTheRules: a cached token is still refused once its session
+// is revoked or it expires, and a tampered copy never hits the cache.
+func TestCacheKeepsTheRules(t *testing.T) {
+	k := newKey(t, bearer.ES256)
+	now := testNow
+	clk := func() time.Time { return now }
+	iss := token.NewIssuer(k.ks, testIssuer, testAudience, time.Minute, clk)
+	raw, _, err := iss.Issue(token.Subject{MemberID: "m1", SessionID: "s1", Role: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := false
+	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Now: clk,
+		Revoked: func(string) bool { return revoked }, Cache: bearer.NewCache(10, time.Minute)}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if v.Cache.Len() != 1 {
+		t.Fatalf("cache len %d after a good token", v.Cache.Len())
+	}
+	if c, err := v.Verify(ctx, raw); err != nil || c.SessionID != "s1" {
+		t.Fatalf("cached verify: %v", err)
+	}
+	t.Run("tampered copy is verified in full and refused", func(t *testing.T) {
+		if _, err := v.Verify(ctx, raw[:len(raw)-2]+"AA"); !errors.Is(err, bearer.ErrInvalid) {
+			t.Fatalf("tampered: %v", err)
+		}
+	})
+	t.Run("revoked session refused from cache", func(t *testing.T) {
+		revoked = true
+		defer func() { revoked = false }()
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, bearer.ErrInvalid) {
+			t.Fatalf("revoked: %v", err)
+		}
+	})
+	t.Run("expiry applies to cached tokens", func(t *testing.T) {
+		now = testNow.Add(time.Minute + bearer.MaxLeeway + time.Second)
+		defer func() { now = testNow }()
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, bearer.ErrExpired) {
+			t.Fatalf("expired: %v", err)
+		}
+	})
+	t.Run("bounded size", func(t *testing.T) {
+		for i := range 30 {
+			r, _, _ := iss.Issue(token.Subject{MemberID: "m", SessionID: "s" + string(rune('a'+i)), Role: "user"})
+			if _, err := v.Verify(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v.Cache.Len() > 10 {
+			t.Fatalf("cache grew to %d", v.Cache.Len())
+		}
+	})
+}
