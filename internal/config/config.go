@@ -125,7 +125,18 @@ func FromEnv(environ []string) (*Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
 		problems = append(problems, parseProblems(err, vars)...)
 	}
-	problems = append(problems, c.validate()...)
+	// A variable that did not parse has its one line already; its zero
+	// value would only add a second, misleading one.
+	failed := map[string]bool{}
+	for _, line := range problems {
+		name, _, _ := strings.Cut(line, ":")
+		failed[name] = true
+	}
+	for _, line := range c.validate() {
+		if name, _, _ := strings.Cut(line, ":"); !failed[name] {
+			problems = append(problems, line)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
