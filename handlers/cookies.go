@@ -47,7 +47,10 @@ func (n cookieNames) cookie(name, value, path string, maxAge time.Duration) *htt
 
 // setTokenCookies delivers a token pair as httpOnly cookies (TOKEN_DELIVERY=cookie).
 func (a *API) setTokenCookies(c echo.Context, tr auth.TokenResponse) {
-	c.SetCookie(a.cookies.cookie(a.cookies.access, tr.AccessToken, "/", time.Duration(tr.ExpiresIn)*time.Second))
+	// The access cookie outlives its token on purpose: an expired token
+	// still reaches us and gets {"error":"token_expired"} (refresh now),
+	// where a vanished cookie would read as "never signed in".
+	c.SetCookie(a.cookies.cookie(a.cookies.access, tr.AccessToken, "/", time.Duration(tr.RefreshExpiresIn)*time.Second))
 	c.SetCookie(a.cookies.cookie(a.cookies.refresh, tr.RefreshToken, "/auth", time.Duration(tr.RefreshExpiresIn)*time.Second))
 }
 

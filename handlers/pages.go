@@ -14,7 +14,7 @@ type providerButton struct {
 	Name, DisplayName, Href, Mark string
 }
 
-var providerMarks = map[string]string{"google": "G", "github": "", "kakao": "K", "naver": "N", "oidc": "◆", "dev": "⚙"}
+var providerMarks = map[string]string{"google": "G", "github": "GH", "kakao": "K", "naver": "N", "oidc": "◆", "dev": "⚙"}
 
 // loginPage is GET /: a button per enabled provider, carrying return_to and
 // the SPA's PKCE challenge through to /auth/{provider}.

@@ -57,12 +57,16 @@
     if (m.avatar) $("member-avatar").src = m.avatar;
   }
 
+  // Private data is never cached, and identical requests in flight together
+  // are not held back behind each other by the browser's HTTP cache.
+  const apiInit = { headers: { Accept: "application/json" }, cache: "no-store" };
+
   /** Calls the API once through the client and shows the answer. */
   async function callAPI(auth) {
     clearError();
     $("api-status").textContent = "Calling…";
     try {
-      const res = await auth.fetch(cfg.apiUrl, { headers: { Accept: "application/json" } });
+      const res = await auth.fetch(cfg.apiUrl, apiInit);
       const body = await res.json().catch(() => ({}));
       $("api-result").textContent = JSON.stringify(body, null, 2);
       $("api-result").hidden = false;
@@ -84,7 +88,7 @@
     $("api-status").textContent = "Calling ×5…";
     try {
       const answers = await Promise.all(
-        [1, 2, 3, 4, 5].map(() => auth.fetch(cfg.apiUrl, { headers: { Accept: "application/json" } }))
+        [1, 2, 3, 4, 5].map(() => auth.fetch(cfg.apiUrl, apiInit))
       );
       const ok = answers.filter((r) => r.ok).length;
       $("api-status").textContent = ok + "/5 OK";

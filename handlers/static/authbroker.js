@@ -274,7 +274,9 @@
       try {
         await this.refresh();
       } catch (e) {
-        if (!this._member) return null;
+        // An ended session has been cleared by refresh(): signed out. Any
+        // other failure (network, 503) is for the app to report.
+        if (e.status === 400 || e.status === 401) return null;
         throw e;
       }
       return this._member;

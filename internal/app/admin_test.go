@@ -110,7 +110,10 @@ func TestAdmin(t *testing.T) {
 		st, data, _ := doJSON(t, "GET", b.URL+"/admin/api/audit", boss.AccessToken, "")
 		var out struct {
 			Entries []struct {
-				ActorID, Action, TargetID, IP string
+				ActorID  string `json:"actor_id"`
+				Action   string `json:"action"`
+				TargetID string `json:"target_id"`
+				IP       string `json:"ip"`
 			} `json:"entries"`
 		}
 		_ = json.Unmarshal(data, &out)

@@ -141,6 +141,11 @@ func FromEnv(environ []string) (*Config, error) {
 		return nil, problems
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if len(c.AllowedReturnURLs) == 0 && !c.Production() {
+		// Development convenience: the example SPA (go run ./examples/spa)
+		// works out of the box. Production has no default.
+		c.AllowedReturnURLs = []string{"http://localhost:5173/"}
+	}
 	return &c, nil
 }
 

@@ -73,8 +73,11 @@ func TestBrowserSignInRefreshSignOut(t *testing.T) {
 
 	// Let the access token expire, then fire five calls at once: each gets
 	// 401 token_expired, one refresh serves them all, each is retried once.
+	// One refusal is held back until the refresh is over: the client must
+	// retry it with the new token, not refresh a second time.
 	expired(t, s.api, first.Token)
 	before, seen := s.broker.refreshes(t), len(s.api.Calls())
+	s.api.delayNextRefusal(time.Second)
 	if got := p.callAPI("call-api-burst"); got != "5/5 OK" {
 		t.Fatalf("five calls after expiry: %q, want 5/5 OK", got)
 	}
@@ -210,14 +213,11 @@ func TestBrowserConsentDenied(t *testing.T) {
 // own before expiry, survives a reload, and "sign out everywhere" ends it.
 // The dev provider's form is driven like a user would.
 func TestBrowserPersistedSessionOnRedis(t *testing.T) {
-	redisURL, _ := testenv.Redis(t)
+	redisURL, prefix := testenv.Redis(t)
 	s := startStack(t, stackOptions{
-		env: []string{
-			"REDIS_URL=" + redisURL, "ACCESS_TOKEN_TTL=4s",
-			// Rate-limit counters live in Redis, keyed by client IP, and
-			// other packages' tests share 127.0.0.1.
-			"RATE_LIMIT_AUTH=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_REFRESH=0",
-		},
+		// The prefix keeps this broker's keys (rate-limit counters
+		// included) apart from other tests sharing the server.
+		env:         []string{"REDIS_URL=" + redisURL, "REDIS_PREFIX=" + prefix, "ACCESS_TOKEN_TTL=4s"},
 		persist:     "session",
 		autoRefresh: true,
 		providers:   []spaProvider{{Name: "dev", Label: "Continue with Dev sign-in"}},

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,7 +68,6 @@ func serve(t *testing.T, ln net.Listener, h http.Handler) {
 type broker struct {
 	URL    string
 	Config *config.Config
-	App    *app.App
 }
 
 // startBroker builds the broker from an environment made of test defaults
@@ -81,11 +81,11 @@ func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
 		"BASE_URL=" + base,
 		"DATABASE_URL=" + testenv.SQLiteURL(t),
 		"DATA_DIR=" + t.TempDir(),
-		"LOG_LEVEL=info",
 	}, env...))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	// The broker's log is shown when the test fails.
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,7 +103,7 @@ func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
 		}
 	})
 	serve(t, ln, a.Handler)
-	return &broker{URL: base, Config: cfg, App: a}
+	return &broker{URL: base, Config: cfg}
 }
 
 // refreshes is the number of refresh grants the broker has answered, by
@@ -171,6 +171,9 @@ type resourceServer struct {
 	// access token is refused the moment its exp passes.
 	Verifier *bearer.Verifier
 
+	// slowRefusal is how long to hold back the next 401 (nanoseconds).
+	slowRefusal atomic.Int64
+
 	mu    sync.Mutex
 	calls []apiCall
 }
@@ -204,48 +207,39 @@ func startResourceServer(t *testing.T, b *broker, appOrigin, introspectSecret st
 			h.ServeHTTP(w, r)
 			return
 		}
-		rec := &recorder{ResponseWriter: w}
+		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		call := apiCall{Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Status: rec.status}
-		if rec.status == http.StatusUnauthorized {
+		call := apiCall{Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Status: rec.Code}
+		if rec.Code == http.StatusUnauthorized {
 			var body struct {
 				Error string `json:"error"`
 			}
-			_ = json.Unmarshal(rec.body.Bytes(), &body)
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
 			call.Error = body.Error
+			if d := rs.slowRefusal.Swap(0); d > 0 {
+				time.Sleep(time.Duration(d))
+			}
 		}
 		rs.mu.Lock()
 		rs.calls = append(rs.calls, call)
 		rs.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	return rs
 }
+
+// delayNextRefusal holds the next 401 back for d before answering it.
+func (rs *resourceServer) delayNextRefusal(d time.Duration) { rs.slowRefusal.Store(int64(d)) }
 
 // Calls returns the calls answered so far.
 func (rs *resourceServer) Calls() []apiCall {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return append([]apiCall(nil), rs.calls...)
-}
-
-// recorder keeps the status and body of a response while passing them on.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
 }
 
 // spaConfig is window.AUTHBROKER_SPA, the example SPA's settings (see

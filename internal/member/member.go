@@ -13,6 +13,13 @@
 // member is refused before anything is written. Concurrent first logins of
 // one identity end with one member: the store's uniqueness of (provider,
 // subject) decides, and the losers look again and find the winner.
+//
+// A member record is written with optimistic concurrency (store.Members.
+// UpdateMember): a login changes only the profile blanks, the email
+// verification, last_login_at and the ADMIN_EMAILS promotion, re-applied to
+// a fresh read whenever the record changed in between. Status and role as
+// an admin set them concurrently are never written back over, and a member
+// disabled during a login fails that login.
 package member
 
 import (
@@ -29,7 +36,10 @@ import (
 )
 
 // ErrDisabled is returned when the member a login or link resolves to is
-// disabled. Nothing has been written when it is returned.
+// disabled. The member record is left as the admin set it. A sign-in
+// refused this way has written nothing; a link (or a login that links by
+// email) that an admin disables concurrently may have linked the identity,
+// which gives nobody access: every login of a disabled member is refused.
 var ErrDisabled = errors.New("member disabled")
 
 // ErrInvalidProfile is returned for a profile without provider or subject:
@@ -37,8 +47,9 @@ var ErrDisabled = errors.New("member disabled")
 var ErrInvalidProfile = errors.New("profile without provider or subject")
 
 // attempts bounds how often a login looks again after losing a race (a
-// concurrent first login, link or delete). One retry settles a lost race;
-// the rest absorb the rare case of a race lost twice.
+// concurrent first login, link or delete), and how often a member write is
+// re-applied to a fresh read after the record changed under it. One retry
+// settles a lost race; the rest absorb the rare case of a race lost twice.
 const attempts = 4
 
 // Service applies the member rules to provider profiles.
@@ -145,14 +156,16 @@ func (s *Service) signIn(ctx context.Context, id store.Identity, p providers.Pro
 	if m.Status == store.StatusDisabled {
 		return Result{}, fmt.Errorf("member %s: %w", m.ID, ErrDisabled)
 	}
+	// The member first: its write succeeds only if no admin changed the
+	// record since it was read, so a login that an admin disables
+	// meanwhile fails before it has written anything.
+	m, err = s.recordLogin(ctx, m, p, now)
+	if err != nil {
+		return Result{}, err
+	}
 	refreshed := newIdentity(m.ID, p, now)
 	refreshed.CreatedAt = id.CreatedAt
 	if err := s.Members.UpdateIdentity(ctx, refreshed); err != nil {
-		return Result{}, err
-	}
-	s.absorb(&m, p)
-	m.LastLoginAt, m.UpdatedAt = now, now
-	if err := s.Members.UpdateMember(ctx, m); err != nil {
 		return Result{}, err
 	}
 	return Result{Member: m}, nil
@@ -165,12 +178,13 @@ func (s *Service) linkByEmail(ctx context.Context, m store.Member, p providers.P
 		// in through another provider.
 		return Result{}, fmt.Errorf("member %s: %w", m.ID, ErrDisabled)
 	}
+	// The link first: until it succeeds this profile is not known to be
+	// m's, and nothing of it may be written to m.
 	if err := s.Members.LinkIdentity(ctx, newIdentity(m.ID, p, now)); err != nil {
 		return Result{}, err
 	}
-	s.absorb(&m, p)
-	m.LastLoginAt, m.UpdatedAt = now, now
-	if err := s.Members.UpdateMember(ctx, m); err != nil {
+	m, err := s.recordLogin(ctx, m, p, now)
+	if err != nil {
 		return Result{}, err
 	}
 	return Result{Member: m, Linked: true}, nil
@@ -196,15 +210,72 @@ func (s *Service) Link(ctx context.Context, memberID string, p providers.Profile
 	if err != nil {
 		return store.Identity{}, fmt.Errorf("link %s to member %s: %w", p.Provider, memberID, err)
 	}
-	before := m
-	s.absorb(&m, p)
-	if m != before {
-		m.UpdatedAt = now
-		if err := s.Members.UpdateMember(ctx, m); err != nil {
-			return store.Identity{}, fmt.Errorf("link %s to member %s: %w", p.Provider, memberID, err)
-		}
+	if _, err := s.update(ctx, m, now, func(m *store.Member) { s.absorb(m, p) }); err != nil {
+		return store.Identity{}, fmt.Errorf("link %s to member %s: %w", p.Provider, memberID, err)
 	}
 	return id, nil
+}
+
+// recordLogin writes what a sign-in of m with p changes (see absorb) and
+// its time, and returns the member as stored.
+func (s *Service) recordLogin(ctx context.Context, m store.Member, p providers.Profile, now time.Time) (store.Member, error) {
+	seen := m.LastLoginAt
+	return s.update(ctx, m, now, func(m *store.Member) {
+		s.absorb(m, p)
+		// A login recorded since the first read ran alongside this one,
+		// and its time is as true a last login as ours: keeping it lets
+		// concurrent logins of one member settle after one lost race
+		// instead of overwriting each other's time in turn.
+		if !m.LastLoginAt.After(seen) && m.LastLoginAt.Before(now) {
+			m.LastLoginAt = now
+		}
+	})
+}
+
+// update applies change to m, read from the store, and writes the result
+// if it differs, on the condition that the record is still as read. When
+// it changed meanwhile (an admin, or a concurrent login), change is applied
+// again to a fresh read, so whatever the other writer set and change does
+// not touch (status, a role other than a promotion) is kept. ErrDisabled
+// when the fresh read is disabled. After attempts lost races the error is
+// not ErrConflict, which callers read as an identity linked elsewhere.
+// It returns the member as stored.
+func (s *Service) update(ctx context.Context, m store.Member, now time.Time, change func(*store.Member)) (store.Member, error) {
+	for range attempts {
+		next := m
+		change(&next)
+		if next == m {
+			// Nothing to write: typically a concurrent login of the same
+			// profile at the same moment already wrote it.
+			return m, nil
+		}
+		next.UpdatedAt = nextVersion(m.UpdatedAt, now)
+		err := s.Members.UpdateMember(ctx, next, m.UpdatedAt)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return store.Member{}, err
+		}
+		if m, err = s.Members.GetMember(ctx, m.ID); err != nil {
+			return store.Member{}, err
+		}
+		if m.Status == store.StatusDisabled {
+			return store.Member{}, fmt.Errorf("member %s: %w", m.ID, ErrDisabled)
+		}
+	}
+	return store.Member{}, fmt.Errorf("member %s changed %d times while being written", m.ID, attempts)
+}
+
+// nextVersion is the updated_at of a write over a record whose updated_at
+// is prev: now, or just after prev when the clock has not moved past it
+// (a coarse or stepped-back clock), since the store refuses a write that
+// keeps the version.
+func nextVersion(prev, now time.Time) time.Time {
+	if floor := prev.Add(time.Microsecond); now.Before(floor) {
+		return floor
+	}
+	return now
 }
 
 // linkOrRefresh links p to memberID, or refreshes it when memberID already

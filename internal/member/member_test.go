@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,10 +102,63 @@ func (f fixture) identities(t *testing.T, memberID string) []store.Identity {
 // disable marks a member disabled, as an admin would.
 func (f fixture) disable(t *testing.T, m store.Member) {
 	t.Helper()
-	m.Status = store.StatusDisabled
-	if err := f.st.UpdateMember(ctx(t), m); err != nil {
+	if err := f.admin(ctx(t), m.ID, func(m *store.Member) { m.Status = store.StatusDisabled }); err != nil {
 		t.Fatalf("disable: %v", err)
 	}
+}
+
+// admin changes a member as the admin service does: read, change, write
+// on the condition that nobody wrote in between, and again on a conflict.
+// It returns errors rather than failing the test, for use off the test's
+// goroutine.
+func (f fixture) admin(c context.Context, id string, change func(*store.Member)) error {
+	for {
+		m, err := f.st.GetMember(c, id)
+		if err != nil {
+			return err
+		}
+		prev := m.UpdatedAt
+		change(&m)
+		m.UpdatedAt = prev.Add(time.Second)
+		err = f.st.UpdateMember(c, m, prev)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+}
+
+// interleaved is the fixture's store with a step run just before every
+// UpdateMember through it, given the call's number (from 1): an admin or
+// another login acting between a service's read of a member and its write.
+type interleaved struct {
+	store.Members
+	between func(call int64)
+	calls   atomic.Int64
+}
+
+func (i *interleaved) UpdateMember(ctx context.Context, m store.Member, prev time.Time) error {
+	i.between(i.calls.Add(1))
+	return i.Members.UpdateMember(ctx, m, prev)
+}
+
+// first runs step before the first call only.
+func first(step func()) func(int64) {
+	return func(call int64) {
+		if call == 1 {
+			step()
+		}
+	}
+}
+
+func withMembers(st store.Members) func(*member.Service) {
+	return func(s *member.Service) { s.Members = st }
+}
+
+// ticking is a clock that moves a millisecond forward at every reading, so
+// concurrent logins each have a time of their own, as on a real clock.
+func ticking(from time.Time) func() time.Time {
+	var n atomic.Int64
+	return func() time.Time { return from.Add(time.Duration(n.Add(1)) * time.Millisecond) }
 }
 
 func TestOAuth2Process(t *testing.T) {
@@ -304,6 +358,18 @@ var oauth2ProcessRules = []struct {
 		}
 	}},
 
+	{"sign-in in the microsecond of the member's last write: still written", func(t *testing.T, f fixture) {
+		// A coarse or stepped-back clock: the write must still change the
+		// version, or the store refuses it.
+		p := profile("google")
+		m := process(t, f.service(base), p).Member
+		res := process(t, f.service(base, withAdmins(p.Email)), p)
+		got := f.member(t, m.ID)
+		if res.Member.Role != store.RoleAdmin || got.Role != store.RoleAdmin || !got.UpdatedAt.After(m.UpdatedAt) {
+			t.Fatalf("member = %+v, want promoted with a newer updated_at than %v", got, m.UpdatedAt)
+		}
+	}},
+
 	{"sign-in never demotes an admin", func(t *testing.T, f fixture) {
 		p := profile("google")
 		m := process(t, f.service(base, withAdmins(p.Email)), p).Member
@@ -345,6 +411,125 @@ var oauth2ProcessRules = []struct {
 		_, err = f.st.FindIdentity(ctx(t), gh.Provider, gh.Subject)
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("identity after a refused login: %v, want none", err)
+		}
+	}},
+
+	{"member disabled between a login's read and write: ErrDisabled, nothing written", func(t *testing.T, f fixture) {
+		p := profile("github")
+		m := process(t, f.service(base), p).Member
+		idBefore := f.identities(t, m.ID)
+		st := &interleaved{Members: f.st, between: first(func() { f.disable(t, m) })}
+		p.Name = "Changed"
+		_, err := f.service(base.Add(time.Hour), withMembers(st)).OAuth2Process(ctx(t), p)
+		if !errors.Is(err, member.ErrDisabled) {
+			t.Fatalf("err = %v, want member.ErrDisabled", err)
+		}
+		got := f.member(t, m.ID)
+		if got.Status != store.StatusDisabled || !got.LastLoginAt.Equal(m.LastLoginAt) {
+			t.Fatalf("member = %+v, want disabled and no login recorded", got)
+		}
+		if after := f.identities(t, m.ID); after[0].Name != idBefore[0].Name {
+			t.Fatalf("identity refreshed for a refused login: %+v", after[0])
+		}
+	}},
+
+	{"admin demotes between a login's read and write: the login keeps the admin's role", func(t *testing.T, f fixture) {
+		p := profile("google")
+		m := process(t, f.service(base, withAdmins(p.Email)), p).Member
+		if m.Role != store.RoleAdmin {
+			t.Fatalf("role = %q, want admin", m.Role)
+		}
+		st := &interleaved{Members: f.st, between: first(func() {
+			if err := f.admin(ctx(t), m.ID, func(m *store.Member) { m.Role = store.RoleUser }); err != nil {
+				t.Errorf("demote: %v", err)
+			}
+		})}
+		at := base.Add(time.Hour)
+		res := process(t, f.service(at, withMembers(st)), p)
+		got := f.member(t, m.ID)
+		if res.Member.Role != store.RoleUser || got.Role != store.RoleUser {
+			t.Fatalf("role = %q (stored %q), want user as the admin set it", res.Member.Role, got.Role)
+		}
+		if !got.LastLoginAt.Equal(at) {
+			t.Fatalf("last login = %v, want the login recorded at %v", got.LastLoginAt, at)
+		}
+	}},
+
+	{"50 concurrent logins of one member: all succeed", func(t *testing.T, f fixture) {
+		p := profile("naver")
+		m := process(t, f.service(base), p).Member
+		svc := f.service(base, func(s *member.Service) { s.Now = ticking(base.Add(time.Hour)) })
+		results := race(t, svc, p, 50)
+		got := f.member(t, m.ID)
+		if !got.LastLoginAt.After(base) {
+			t.Fatalf("last login = %v, want one of the logins", got.LastLoginAt)
+		}
+		for _, r := range results {
+			if r.Member.ID != m.ID {
+				t.Fatalf("member %s, want %s", r.Member.ID, m.ID)
+			}
+		}
+	}},
+
+	{"a login losing to concurrent logins of the member: succeeds, keeps their time", func(t *testing.T, f fixture) {
+		p := profile("github")
+		m := process(t, f.service(base), p).Member
+		// Before each of its writes, another login of the member lands
+		// first: without settling on their record it would lose forever.
+		st := &interleaved{Members: f.st, between: func(call int64) {
+			if _, err := f.service(base.Add(time.Duration(call)*time.Minute)).OAuth2Process(ctx(t), p); err != nil {
+				t.Errorf("concurrent login %d: %v", call, err)
+			}
+		}}
+		res, err := f.service(base.Add(time.Hour), withMembers(st)).OAuth2Process(ctx(t), p)
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		got := f.member(t, m.ID)
+		if want := base.Add(time.Minute); !got.LastLoginAt.Equal(want) || !res.Member.LastLoginAt.Equal(want) {
+			t.Fatalf("last login = %v (result %v), want the concurrent login's %v", got.LastLoginAt, res.Member.LastLoginAt, want)
+		}
+	}},
+
+	{"50 concurrent logins and a disable: the member ends disabled", func(t *testing.T, f fixture) {
+		p := profile("kakao")
+		m := process(t, f.service(base), p).Member
+		// The admin acts amid the logins' writes, when most of them hold a
+		// read from before the disable.
+		var disable error
+		st := &interleaved{Members: f.st, between: func(call int64) {
+			if call == 2 {
+				disable = f.admin(ctx(t), m.ID, func(m *store.Member) { m.Status = store.StatusDisabled })
+			}
+		}}
+		svc := f.service(base, withMembers(st), func(s *member.Service) { s.Now = ticking(base.Add(time.Hour)) })
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, 50)
+			c     = ctx(t)
+		)
+		for i := range errs {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = svc.OAuth2Process(c, p)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if st.calls.Load() < 2 {
+			t.Fatalf("%d member writes, the disable never ran", st.calls.Load())
+		}
+		if disable != nil {
+			t.Fatalf("disable: %v", disable)
+		}
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, member.ErrDisabled) {
+				t.Errorf("login %d: %v, want success or member.ErrDisabled", i, err)
+			}
+		}
+		if got := f.member(t, m.ID); got.Status != store.StatusDisabled {
+			t.Fatalf("status = %q after a disable raced logins, want disabled", got.Status)
 		}
 	}},
 
@@ -516,6 +701,20 @@ var linkRules = []struct {
 		}
 		if n := len(f.identities(t, m.ID)); n != 1 {
 			t.Fatalf("%d identities, want 1", n)
+		}
+	}},
+
+	{"member disabled between a link's read and write: ErrDisabled, stays disabled", func(t *testing.T, f fixture) {
+		k := profile("kakao")
+		k.Email, k.EmailVerified = "", false
+		m := process(t, f.service(base), k).Member
+		st := &interleaved{Members: f.st, between: first(func() { f.disable(t, m) })}
+		_, err := f.service(base.Add(time.Minute), withMembers(st)).Link(ctx(t), m.ID, profile("google"))
+		if !errors.Is(err, member.ErrDisabled) {
+			t.Fatalf("err = %v, want member.ErrDisabled", err)
+		}
+		if got := f.member(t, m.ID); got.Status != store.StatusDisabled || got.Email != "" {
+			t.Fatalf("member = %+v, want disabled and unchanged by the link", got)
 		}
 	}},
 

@@ -73,6 +73,7 @@ func Handler(o Options) http.Handler {
 		ExposeHeaders: []string{echo.HeaderWWWAuthenticate},
 		MaxAge:        600,
 	}))
+	e.Use(noStore)
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 
 	protected := []echo.MiddlewareFunc{bearer.Middleware(o.Verifier)}
@@ -81,6 +82,14 @@ func Handler(o Options) http.Handler {
 	}
 	e.GET("/api/hello", hello, protected...)
 	return e
+}
+
+// noStore keeps answers about a member out of shared and browser caches.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
 }
 
 // hello is GET /api/hello: what the verified claims say about the caller.

@@ -160,7 +160,7 @@ func TestUnreachableRedisIsAnErrorNotANotFound(t *testing.T) {
 		"take code":   func() error { _, err := st.TakeCode(ctx, "id"); return err },
 		"get session": func() error { _, err := st.GetSession(ctx, "sid"); return err },
 		"rotate": func() error {
-			_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: "sid", Presented: []byte{1}, Next: []byte{2}, Now: now})
+			_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: "sid", Presented: hashOf(1), Next: hashOf(2), Now: now})
 			return err
 		},
 		"revoke":      func() error { _, err := st.RevokeSession(ctx, "sid"); return err },

@@ -33,9 +33,20 @@ const (
 	fUsed     = "used"
 	fExp      = "exp"
 	fCur      = "cur" // hash of the current refresh token
-	// prev, sealed and rot (the previous hash, the sealed current token
-	// and the time of the last rotation) are written by rotate.lua only.
+	// prev, sealed, rot and hist (the previous hash, the sealed current
+	// token, the time of the last rotation and the prefixes of retired
+	// hashes) are written by rotate.lua only.
 )
+
+// sessionFields are the fields a Session is decoded from, in the order
+// decodeSession takes them. Reads ask for these alone: the refresh state
+// (up to 8 KiB of retired-hash prefixes) stays in Redis.
+var sessionFields = []string{fMember, fProvider, fUA, fIP, fCreated, fUsed, fExp}
+
+// minHashLen is the shortest refresh hash a session accepts: rotate.lua
+// keeps the first 8 bytes of every retired hash back to back, so a shorter
+// one would shift every later entry. Services pass SHA-256 digests.
+const minHashLen = 8
 
 // CreateSession writes the session hash with its first refresh hash, expiring
 // at s.ExpiresAt, then adds it to the member's index.
@@ -47,8 +58,8 @@ const (
 // the index that RevokeMemberSessions relies on.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHash []byte) error {
 	op := "create session " + sess.ID
-	if len(refreshHash) == 0 {
-		return fmt.Errorf("redis: %s: empty refresh hash", op)
+	if len(refreshHash) < minHashLen {
+		return fmt.Errorf("redis: %s: refresh hash shorter than %d bytes", op, minHashLen)
 	}
 	sk := s.sessionKey(sess.ID)
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -87,8 +98,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 // keeps the stored IP: a rotation made for a revocation has no client.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
 	op := "rotate refresh of session " + r.SessionID
-	if len(r.Presented) == 0 || len(r.Next) == 0 {
-		return store.Rotated{}, fmt.Errorf("redis: %s: empty token hash", op)
+	if len(r.Presented) == 0 || len(r.Next) < minHashLen {
+		return store.Rotated{}, fmt.Errorf("redis: %s: empty presented hash or next hash shorter than %d bytes", op, minHashLen)
 	}
 	res, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(r.SessionID)},
 		r.Presented, r.Next, r.Sealed, ms(r.Now), max(r.Grace.Milliseconds(), 0), r.IP).Slice()
@@ -103,17 +114,17 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	default:
 		return store.Rotated{}, fmt.Errorf("redis: %s: unexpected script reply %v", op, res)
 	}
-	str := func(i int) string { v, _ := res[i].(string); return v }
-	sess, err := decodeSession(r.SessionID, map[string]string{
-		fMember: str(1), fProvider: str(2), fUA: str(3), fIP: str(4),
-		fCreated: str(5), fUsed: str(6), fExp: str(7),
-	})
+	sess, ok, err := decodeSession(r.SessionID, res[1:8])
+	if err == nil && !ok {
+		err = errors.New("session record without member")
+	}
 	if err != nil {
 		return store.Rotated{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	out := store.Rotated{Session: sess, Graced: outcome == "graced"}
 	if out.Graced {
-		out.Sealed = []byte(str(8))
+		sealed, _ := res[8].(string)
+		out.Sealed = []byte(sealed)
 	}
 	return out, nil
 }
@@ -121,16 +132,16 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 // GetSession returns a live session; Redis has already dropped expired ones.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
 	op := "get session " + id
-	m, err := s.c.HGetAll(ctx, s.sessionKey(id)).Result()
+	v, err := s.c.HMGet(ctx, s.sessionKey(id), sessionFields...).Result()
 	if err != nil {
 		return store.Session{}, wrap(op, err)
 	}
-	if len(m) == 0 {
-		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
-	}
-	sess, err := decodeSession(id, m)
+	sess, ok, err := decodeSession(id, v)
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: %s: %w", op, err)
+	}
+	if !ok {
+		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	return sess, nil
 }
@@ -149,10 +160,10 @@ func (s *Store) ListSessions(ctx context.Context, memberID string) ([]store.Sess
 	if len(ids) == 0 {
 		return out, nil
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	cmds := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.sessionKey(id))
+			cmds[i] = p.HMGet(ctx, s.sessionKey(id), sessionFields...)
 		}
 		return nil
 	}); err != nil {
@@ -160,14 +171,13 @@ func (s *Store) ListSessions(ctx context.Context, memberID string) ([]store.Sess
 	}
 	var gone []any
 	for i, cmd := range cmds {
-		m := cmd.Val()
-		if len(m) == 0 {
-			gone = append(gone, ids[i])
-			continue
-		}
-		sess, err := decodeSession(ids[i], m)
+		sess, ok, err := decodeSession(ids[i], cmd.Val())
 		if err != nil {
 			return nil, fmt.Errorf("redis: %s: %w", op, err)
+		}
+		if !ok {
+			gone = append(gone, ids[i])
+			continue
 		}
 		out = append(out, sess)
 	}
@@ -224,55 +234,65 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 	return gone, nil
 }
 
-// takeSessions reads and deletes sessions in one pipeline (HGETALL then DEL
+// takeSessions reads and deletes sessions in one pipeline (HMGET then DEL
 // per session; the sessions may live on different Cluster slots, so this
 // cannot be one transaction). A session is returned only when this call's
 // DEL removed it, so of concurrent revokers exactly one reports each session.
 // With an error it still returns the sessions it is sure it deleted.
 func (s *Store) takeSessions(ctx context.Context, ids []string) ([]store.Session, error) {
-	gets := make([]*redis.MapStringStringCmd, len(ids))
+	gets := make([]*redis.SliceCmd, len(ids))
 	dels := make([]*redis.IntCmd, len(ids))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			k := s.sessionKey(id)
-			gets[i] = p.HGetAll(ctx, k)
+			gets[i] = p.HMGet(ctx, k, sessionFields...)
 			dels[i] = p.Del(ctx, k)
 		}
 		return nil
 	})
 	out := make([]store.Session, 0, len(ids))
 	for i, id := range ids {
-		m := gets[i].Val()
-		if gets[i].Err() != nil || dels[i].Err() != nil || dels[i].Val() != 1 || len(m) == 0 {
+		if gets[i].Err() != nil || dels[i].Err() != nil || dels[i].Val() != 1 {
 			continue
 		}
-		sess, derr := decodeSession(id, m)
+		sess, ok, derr := decodeSession(id, gets[i].Val())
 		if derr != nil {
 			err = cmp.Or(err, derr)
 			continue
 		}
-		out = append(out, sess)
+		if ok {
+			out = append(out, sess)
+		}
 	}
 	return out, err
 }
 
-// decodeSession builds a Session from the fields of its hash.
-func decodeSession(id string, m map[string]string) (store.Session, error) {
-	if m[fMember] == "" {
-		return store.Session{}, errors.New("session record without member")
+// decodeSession builds a Session from the values of sessionFields, as
+// HMGET or rotate.lua return them; ok is false when the session does not
+// exist (HMGET answers nil for every field of a missing key).
+func decodeSession(id string, v []any) (sess store.Session, ok bool, err error) {
+	if len(v) != len(sessionFields) {
+		return store.Session{}, false, fmt.Errorf("%d session fields, want %d", len(v), len(sessionFields))
 	}
-	sess := store.Session{
-		ID: id, MemberID: m[fMember], Provider: m[fProvider], UserAgent: m[fUA], IP: m[fIP],
+	str := make([]string, len(v))
+	for i, x := range v {
+		str[i], _ = x.(string)
 	}
-	var err error
-	if sess.CreatedAt, err = fromMS(m[fCreated]); err != nil {
-		return store.Session{}, fmt.Errorf("created: %w", err)
+	if v[0] == nil {
+		return store.Session{}, false, nil
 	}
-	if sess.LastUsedAt, err = fromMS(m[fUsed]); err != nil {
-		return store.Session{}, fmt.Errorf("last used: %w", err)
+	if str[0] == "" {
+		return store.Session{}, false, errors.New("session record without member")
 	}
-	if sess.ExpiresAt, err = fromMS(m[fExp]); err != nil {
-		return store.Session{}, fmt.Errorf("expires: %w", err)
+	sess = store.Session{ID: id, MemberID: str[0], Provider: str[1], UserAgent: str[2], IP: str[3]}
+	if sess.CreatedAt, err = fromMS(str[4]); err != nil {
+		return store.Session{}, false, fmt.Errorf("created: %w", err)
 	}
-	return sess, nil
+	if sess.LastUsedAt, err = fromMS(str[5]); err != nil {
+		return store.Session{}, false, fmt.Errorf("last used: %w", err)
+	}
+	if sess.ExpiresAt, err = fromMS(str[6]); err != nil {
+		return store.Session{}, false, fmt.Errorf("expires: %w", err)
+	}
+	return sess, true, nil
 }

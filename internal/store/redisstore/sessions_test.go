@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -170,5 +171,80 @@ func TestSessionKeysShareTheSessionHashTag(t *testing.T) {
 		if d := at - time.Duration(s.ExpiresAt.UnixMilli())*time.Millisecond; d != 0 {
 			t.Errorf("%s expires %v from the session's ExpiresAt, want 0", k, d)
 		}
+	}
+}
+
+// TestRetiredHistoryIsBounded checks what keeps a long-lived session's
+// record small: the retired-hash history (8 bytes per rotation) stops
+// growing at 1024 entries, dropping the oldest, and a read of the session
+// does not carry it.
+func TestRetiredHistoryIsBounded(t *testing.T) {
+	url, prefix := testenv.Redis(t)
+	c, err := redisstore.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	st := redisstore.New(c, prefix)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	s := testSession("sid1", "member1", now)
+	if err := st.CreateSession(ctx, s, hashOf(s.ID, 0)); err != nil {
+		t.Fatal(err)
+	}
+	const rotations = 1100
+	for i := 1; i <= rotations; i++ {
+		if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, i-1),
+			Next: hashOf(s.ID, i), Now: now, Grace: time.Second}); err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	key := prefix + "s:{sid1}"
+	hist, err := c.HGet(ctx, key, "hist").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1024*8 {
+		t.Fatalf("history of %d bytes after %d rotations, want %d", len(hist), rotations, 1024*8)
+	}
+	// Oldest first: token rotations-1024 (the 1024th most recent retired)
+	// leads, the previous token closes.
+	if first, last := hashOf(s.ID, rotations-1024)[:8], hashOf(s.ID, rotations-1)[:8]; !bytes.Equal(hist[:8], first) || !bytes.Equal(hist[len(hist)-8:], last) {
+		t.Fatalf("history runs %x…%x, want %x…%x", hist[:8], hist[len(hist)-8:], first, last)
+	}
+
+	log := &commandLog{}
+	c.AddHook(log)
+	got, err := st.GetSession(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != s.ID {
+		t.Fatalf("session %q, want %q", got.ID, s.ID)
+	}
+	if cmds, _ := log.take(); !slices.Equal(cmds, []string{"hmget"}) {
+		t.Fatalf("get session sent %q, want one hmget of the session's fields", cmds)
+	}
+}
+
+// TestShortRefreshHashesAreRefused: the history keeps 8-byte prefixes back
+// to back, so a shorter hash would shift every later entry.
+func TestShortRefreshHashesAreRefused(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	s := testSession(testenv.RandomName("short"), "member", now)
+	if err := st.CreateSession(ctx, s, []byte("short")); err == nil {
+		t.Fatal("create with a 5-byte refresh hash succeeded")
+	}
+	if err := st.CreateSession(ctx, s, hashOf(s.ID, 0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, 0), Next: []byte("short"), Now: now})
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReused) {
+		t.Fatalf("rotate to a 5-byte next hash: err = %v, want a plain error", err)
+	}
+	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, 0), Next: hashOf(s.ID, 1), Now: now}); err != nil {
+		t.Fatalf("rotate after the refused one: %v", err)
 	}
 }

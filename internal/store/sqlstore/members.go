@@ -183,17 +183,41 @@ func (s *Store) UpdateIdentity(ctx context.Context, id store.Identity) error {
 	return nil
 }
 
-// UpdateMember stores every mutable field of m; ErrNotFound for an unknown id.
-func (s *Store) UpdateMember(ctx context.Context, m store.Member) error {
+// UpdateMember stores every mutable field of m if the row's updated_at is
+// still prev (see store.Members). Both sides are compared as stored, in UTC
+// at microsecond precision, so a prev read from this store, or the value
+// the caller wrote itself, matches exactly. A zero m.UpdatedAt means now.
+//
+// When no row matches, a second look tells ErrNotFound (gone) from
+// ErrConflict (changed). It runs outside the update: a row deleted in
+// between is reported as gone, which it then is.
+func (s *Store) UpdateMember(ctx context.Context, m store.Member, prev time.Time) error {
 	updated := m.UpdatedAt
 	if updated.IsZero() {
 		updated = s.now()
 	}
+	if dbTime(updated).Equal(dbTime(prev)) {
+		// The row would keep its version, and a second writer holding the
+		// same prev could then overwrite this change unnoticed.
+		return fmt.Errorf("update member %s: the new updated_at %s must differ from the one read",
+			m.ID, dbTime(updated).Format(time.RFC3339Nano))
+	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE members SET email = ?, email_lower = ?, email_verified = ?, name = ?,
-		name_lower = ?, avatar_url = ?, role = ?, status = ?, updated_at = ?, last_login_at = ? WHERE id = ?`),
+		name_lower = ?, avatar_url = ?, role = ?, status = ?, updated_at = ?, last_login_at = ?
+		WHERE id = ? AND updated_at = ?`),
 		m.Email, strings.ToLower(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name), m.AvatarURL,
-		m.Role, m.Status, s.timeArg(updated), s.timeArg(m.LastLoginAt), m.ID)
-	if err := affectedOne(res, err); err != nil {
+		m.Role, m.Status, s.timeArg(updated), s.timeArg(m.LastLoginAt), m.ID, s.timeArg(prev))
+	err = affectedOne(res, err)
+	if errors.Is(err, store.ErrNotFound) {
+		var one int
+		switch lerr := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM members WHERE id = ?`), m.ID).Scan(&one); {
+		case lerr == nil:
+			err = store.ErrConflict
+		case !errors.Is(lerr, sql.ErrNoRows):
+			err = lerr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("update member %s: %w", m.ID, err)
 	}
 	return nil

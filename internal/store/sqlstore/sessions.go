@@ -22,12 +22,23 @@ func scanSession(r rowScanner) (store.Session, error) {
 	return ss, err
 }
 
+// Retired refresh hashes: refresh_history holds the first retiredPrefix
+// bytes of each hash that stopped being current, oldest first, back to back,
+// at most retiredKept of them (store.Sessions promises at least 1024). An
+// 8-byte prefix is enough to recognise a replay: presenting a match without
+// the token needs a 64-bit preimage of SHA-256. Hashes shorter than
+// retiredPrefix are refused, so entries stay aligned.
+const (
+	retiredPrefix = 8
+	retiredKept   = 1024
+)
+
 // CreateSession stores ss with the hash of its first refresh token;
 // ErrConflict when the id is taken. Zero CreatedAt means now and zero
 // LastUsedAt means CreatedAt.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session, refreshHash []byte) error {
-	if len(refreshHash) == 0 || ss.ExpiresAt.IsZero() {
-		return fmt.Errorf("create session %s: refresh hash and expiry are required", ss.ID)
+	if len(refreshHash) < retiredPrefix || ss.ExpiresAt.IsZero() {
+		return fmt.Errorf("create session %s: a refresh hash of at least %d bytes and an expiry are required", ss.ID, retiredPrefix)
 	}
 	if ss.CreatedAt.IsZero() {
 		ss.CreatedAt = s.now()
@@ -54,6 +65,9 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, refreshHash
 // current and rotates; the others then find it previous and are graced.
 // Hashes are compared in constant time.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
+	if len(r.Next) < retiredPrefix {
+		return store.Rotated{}, fmt.Errorf("rotate session %s: next refresh hash shorter than %d bytes", r.SessionID, retiredPrefix)
+	}
 	now := r.Now
 	if now.IsZero() {
 		now = s.now()
@@ -64,44 +78,44 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
-			ss                      store.Session
-			current, previous, seal []byte
-			rotatedAt               time.Time
+			ss                               store.Session
+			current, previous, seal, history []byte
+			rotatedAt                        time.Time
 		)
-		row := tx.QueryRowContext(ctx, s.q(`SELECT `+sessionCols+`, refresh_hash, previous_hash, sealed, rotated_at
-			FROM sessions WHERE id = ? AND expires_at > ?`+s.forUpdate()), r.SessionID, s.timeArg(now))
+		row := tx.QueryRowContext(ctx, s.q(`SELECT `+sessionCols+`, refresh_hash, previous_hash, sealed, rotated_at,
+			refresh_history FROM sessions WHERE id = ? AND expires_at > ?`+s.forUpdate()), r.SessionID, s.timeArg(now))
 		err := row.Scan(&ss.ID, &ss.MemberID, &ss.Provider, &ss.UserAgent, &ss.IP,
 			scanTime(&ss.CreatedAt), scanTime(&ss.LastUsedAt), scanTime(&ss.ExpiresAt),
-			&current, &previous, &seal, scanTime(&rotatedAt))
+			&current, &previous, &seal, scanTime(&rotatedAt), &history)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
+		isPrevious := len(r.Presented) > 0 && len(previous) > 0 && subtle.ConstantTimeCompare(r.Presented, previous) == 1
 		switch {
 		case len(r.Presented) > 0 && subtle.ConstantTimeCompare(r.Presented, current) == 1:
-			if len(r.Next) == 0 {
-				return errors.New("next refresh hash is required")
-			}
 			ss.LastUsedAt = dbTime(now)
 			if r.IP != "" {
 				ss.IP = r.IP
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET refresh_hash = ?, previous_hash = ?, sealed = ?,
-				rotated_at = ?, last_used_at = ?, ip = ? WHERE id = ?`),
-				r.Next, r.Presented, r.Sealed, s.timeArg(now), s.timeArg(now), ss.IP, ss.ID); err != nil {
+				rotated_at = ?, last_used_at = ?, ip = ?, refresh_history = ? WHERE id = ?`),
+				r.Next, r.Presented, r.Sealed, s.timeArg(now), s.timeArg(now), ss.IP,
+				retire(history, current), ss.ID); err != nil {
 				return err
 			}
 			out = store.Rotated{Session: ss}
 			return nil
-		case len(r.Presented) > 0 && len(previous) > 0 && subtle.ConstantTimeCompare(r.Presented, previous) == 1:
-			if now.Sub(rotatedAt) <= r.Grace {
-				out = store.Rotated{Session: ss, Graced: true, Sealed: seal}
-				return nil
-			}
-			// A rotated-away token after the grace: theft is assumed and
-			// the session ends (RFC 9700 §4.14).
+		case isPrevious && now.Sub(rotatedAt) <= r.Grace:
+			out = store.Rotated{Session: ss, Graced: true, Sealed: seal}
+			return nil
+		case isPrevious || wasRetired(history, r.Presented):
+			// The previous token after the grace, or any older retired one:
+			// theft is assumed and the session ends (RFC 9700 §4.14.2). The
+			// previous hash is in the history too, except in a session last
+			// rotated before the history was kept.
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), ss.ID); err != nil {
 				return err
 			}
@@ -118,6 +132,36 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		return store.Rotated{}, fmt.Errorf("rotate session %s: %w", r.SessionID, store.ErrReused)
 	}
 	return out, nil
+}
+
+// retire returns history with the prefix of hash appended, keeping the
+// newest retiredKept entries. A hash too short to have a prefix (stored
+// before CreateSession checked the length) is left out rather than
+// misaligning every later entry.
+func retire(history, hash []byte) []byte {
+	if len(hash) < retiredPrefix {
+		return history
+	}
+	out := append(slices.Clip(history), hash[:retiredPrefix]...)
+	if excess := len(out) - retiredKept*retiredPrefix; excess > 0 {
+		out = out[excess:]
+	}
+	return out
+}
+
+// wasRetired reports whether the prefix of presented is an entry of
+// history. Every entry is compared, in constant time, so the time taken
+// does not tell how recently a token was retired.
+func wasRetired(history, presented []byte) bool {
+	if len(presented) < retiredPrefix {
+		return false
+	}
+	p := presented[:retiredPrefix]
+	match := 0
+	for i := 0; i+retiredPrefix <= len(history); i += retiredPrefix {
+		match |= subtle.ConstantTimeCompare(history[i:i+retiredPrefix], p)
+	}
+	return match == 1
 }
 
 // GetSession returns a live session or ErrNotFound.

@@ -170,7 +170,7 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 			{"find empty email", func() error { _, err := st.FindMemberByVerifiedEmail(c, ""); return err }},
 			{"link to unknown member", func() error { return st.LinkIdentity(c, newIdentity(t, "github", ghost)) }},
 			{"update unlinked identity", func() error { return st.UpdateIdentity(c, newIdentity(t, "github", m)) }},
-			{"update unknown member", func() error { return st.UpdateMember(c, ghost) }},
+			{"update unknown member", func() error { return st.UpdateMember(c, later(ghost), ghost.UpdatedAt) }},
 			{"unlink unlinked identity", func() error { return st.DeleteIdentity(c, m.ID, "github", randomID(t)) }},
 			{"unlink from unknown member", func() error { return st.DeleteIdentity(c, ghost.ID, id.Provider, id.Subject) }},
 			{"delete unknown member", func() error { return st.DeleteMember(c, ghost.ID) }},
@@ -369,7 +369,7 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 		changed.Name, changed.AvatarURL = "New Name", "https://img.example/new"
 		changed.Role, changed.Status = store.RoleAdmin, store.StatusDisabled
 		changed.UpdatedAt, changed.LastLoginAt = now(), now()
-		if err := st.UpdateMember(c, changed); err != nil {
+		if err := st.UpdateMember(c, changed, m.UpdatedAt); err != nil {
 			t.Fatalf("update: %v", err)
 		}
 		got, err := st.GetMember(c, m.ID)
@@ -388,6 +388,129 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 		if found, err := st.FindMemberByVerifiedEmail(c, m.Email); err == nil && found.ID == m.ID {
 			t.Errorf("the old email still finds the member")
 		}
+	})
+
+	t.Run("prev as read back, or as written at finer precision in another zone: applied", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		// Stored at lower precision and in another zone than given: the
+		// value a read returns must match what the store compares.
+		seoul := time.FixedZone("KST", 9*60*60)
+		m := newMember(t, time.Date(2025, 5, 6, 7, 8, 9, 123456789, seoul))
+		if err := st.CreateMember(c, m, newIdentity(t, "google", m)); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		read, err := st.GetMember(c, m.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		first := later(read)
+		first.Name = "Read Back"
+		first.UpdatedAt = first.UpdatedAt.Add(789 * time.Nanosecond).In(seoul)
+		if err := st.UpdateMember(c, first, read.UpdatedAt); err != nil {
+			t.Fatalf("update with the updated_at read: %v", err)
+		}
+		// The caller's own value, as given (finer, another zone), is a
+		// valid prev as well.
+		second := later(first)
+		second.Name = "Own Value"
+		if err := st.UpdateMember(c, second, first.UpdatedAt); err != nil {
+			t.Fatalf("update with the updated_at written: %v", err)
+		}
+		got, err := st.GetMember(c, m.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checkMember(t, got, second)
+	})
+
+	t.Run("stale update: ErrConflict and nothing changes", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		m, _ := createMember(t, st, now().Add(-time.Hour))
+		// An admin disables the member...
+		disabled := later(m)
+		disabled.Status = store.StatusDisabled
+		if err := st.UpdateMember(c, disabled, m.UpdatedAt); err != nil {
+			t.Fatalf("disable: %v", err)
+		}
+		// ...while a login that read the member before writes its copy.
+		login := later(disabled)
+		login.Name, login.LastLoginAt = "Stale Login", login.UpdatedAt
+		wantConflict(t, "update from a stale read", st.UpdateMember(c, login, m.UpdatedAt))
+		got, err := st.GetMember(c, m.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checkMember(t, got, disabled)
+	})
+
+	t.Run("update of a deleted member: ErrNotFound, not ErrConflict", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		m, _ := createMember(t, st, now())
+		if err := st.DeleteMember(c, m.ID); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		wantNotFound(t, "update a deleted member", st.UpdateMember(c, later(m), m.UpdatedAt))
+	})
+
+	t.Run("update keeping updated_at: refused, nothing changes", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		m, _ := createMember(t, st, now())
+		same := m
+		same.Status = store.StatusDisabled
+		err := st.UpdateMember(c, same, m.UpdatedAt)
+		if err == nil {
+			t.Fatal("update with m.UpdatedAt equal to prev succeeded: the version would not change")
+		}
+		got, gerr := st.GetMember(c, m.ID)
+		if gerr != nil {
+			t.Fatalf("get: %v", gerr)
+		}
+		checkMember(t, got, m)
+	})
+
+	t.Run("50 concurrent updates from one read: exactly one wins", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		m, _ := createMember(t, st, now().Add(-time.Hour))
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			updates = make([]store.Member, racers)
+			errs    = make([]error, racers)
+		)
+		for i := range updates {
+			u := later(m)
+			u.UpdatedAt = u.UpdatedAt.Add(time.Duration(i) * time.Millisecond)
+			u.Name = fmt.Sprintf("Writer %d", i)
+			if i%2 == 0 {
+				u.Status = store.StatusDisabled
+			}
+			updates[i] = u
+			wg.Go(func() {
+				<-start
+				errs[i] = st.UpdateMember(c, updates[i], m.UpdatedAt)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("writers %d and %d both succeeded, want exactly one", winner, i)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("writer %d: %v, want store.ErrConflict", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no writer succeeded, want exactly one")
+		}
+		got, err := st.GetMember(c, m.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checkMember(t, got, updates[winner])
 	})
 
 	t.Run("last identity cannot be unlinked", func(t *testing.T) {
@@ -649,6 +772,13 @@ func newMember(t *testing.T, created time.Time) store.Member {
 		UpdatedAt:     created,
 		LastLoginAt:   created,
 	}
+}
+
+// later returns m as a writer would change it: UpdatedAt a second after
+// the one read, so it differs from prev at any stored precision.
+func later(m store.Member) store.Member {
+	m.UpdatedAt = m.UpdatedAt.Add(time.Second)
+	return m
 }
 
 // newIdentity returns a fresh identity of m at provider, every field set.

@@ -17,6 +17,9 @@ const (
 	grace = 10 * time.Second
 	// rotators is the number of goroutines presenting one current token at once.
 	rotators = 100
+	// minRetired is how many retired tokens per session store.Sessions
+	// promises to recognise as reuse.
+	minRetired = 1024
 )
 
 // RunSessions checks a store.Sessions backend: session records, the
@@ -228,7 +231,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
 		}
 	})
 
-	t.Run("older than previous: ErrNotFound, session intact", func(t *testing.T) {
+	t.Run("token two rotations old: ErrReused and the session is gone", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		base := now()
 		s, t0 := createSession(t, st, randomID(t), base)
@@ -236,10 +239,62 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
 		rotate(t, st, r1)
 		r2 := rotation(t, s.ID, r1.Next, base.Add(2*time.Minute))
 		rotate(t, st, r2)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, base.Add(3*time.Minute)))
-		wantNotFound(t, "rotate with a token two rotations old", err)
-		if res := rotate(t, st, rotation(t, s.ID, r2.Next, base.Add(4*time.Minute))); res.Graced {
-			t.Fatal("current token graced, want rotated")
+		// Within the grace of the last rotation: only the previous token
+		// is graced, an older one is reuse all the same.
+		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, r2.Now.Add(time.Second)))
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("token two rotations old: err = %v, want store.ErrReused", err)
+		}
+		assertGone(t, st, s, r2.Next, r2.Now.Add(2*time.Second))
+	})
+
+	t.Run("token 5 rotations old after more rotations than the history holds: ErrReused", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		s, chain, last := rotateChain(t, st, minRetired+50)
+		_, err := st.RotateRefresh(c, rotation(t, s.ID, chain[len(chain)-1-5], last.Add(time.Minute)))
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("token 5 rotations old: err = %v, want store.ErrReused", err)
+		}
+		assertGone(t, st, s, chain[len(chain)-1], last.Add(2*time.Minute))
+	})
+
+	t.Run("token 1024 rotations old: ErrReused", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		s, chain, last := rotateChain(t, st, minRetired)
+		_, err := st.RotateRefresh(c, rotation(t, s.ID, chain[0], last.Add(time.Minute)))
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("token %d rotations old: err = %v, want store.ErrReused", minRetired, err)
+		}
+		assertGone(t, st, s, chain[len(chain)-1], last.Add(2*time.Minute))
+	})
+
+	t.Run("garbage hash with a valid session id: ErrNotFound, session intact", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		s, chain, last := rotateChain(t, st, 20)
+		before, err := st.GetSession(c, s.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		cur := chain[len(chain)-1]
+		for _, garbage := range [][]byte{
+			randomHash(t),
+			// Retired prefixes misaligned: a match across two entries of a
+			// history kept back to back is no match.
+			slices.Concat(chain[3][4:8], chain[4][:4], randomHash(t)[:24]),
+			// Shorter than a prefix, and a prefix of the current token.
+			cur[:4],
+			{0},
+		} {
+			_, err := st.RotateRefresh(c, rotation(t, s.ID, garbage, last.Add(time.Minute)))
+			wantNotFound(t, "rotate with garbage", err)
+		}
+		got, err := st.GetSession(c, s.ID)
+		if err != nil {
+			t.Fatalf("get after garbage: %v", err)
+		}
+		checkSession(t, got, before)
+		if res := rotate(t, st, rotation(t, s.ID, cur, last.Add(2*time.Minute))); res.Graced {
+			t.Fatal("current token graced after garbage, want rotated")
 		}
 	})
 
@@ -299,6 +354,28 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
 		_, err = st.RotateRefresh(c, rotation(t, s.ID, t0, time.Now().UTC()))
 		wantNotFound(t, "rotate after expiry", err)
 	})
+}
+
+// rotateChain creates a session and rotates it n times, a second apart,
+// each time presenting the token the last rotation made current. It returns
+// the session, every token hash in order (chain[0] is the first, chain[n]
+// the current one) and the time of the last rotation.
+func rotateChain(t *testing.T, st store.Sessions, n int) (store.Session, [][]byte, time.Time) {
+	t.Helper()
+	base := now()
+	s, cur := createSession(t, st, randomID(t), base)
+	chain := [][]byte{cur}
+	at := base
+	for i := range n {
+		at = base.Add(time.Duration(i+1) * time.Second)
+		r := rotation(t, s.ID, cur, at)
+		if res := rotate(t, st, r); res.Graced {
+			t.Fatalf("rotation %d graced, want rotated", i+1)
+		}
+		cur = r.Next
+		chain = append(chain, cur)
+	}
+	return s, chain, at
 }
 
 // newSession returns a session of member created at created. It expires
