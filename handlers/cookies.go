@@ -47,10 +47,7 @@ func (n cookieNames) cookie(name, value, path string, maxAge time.Duration) *htt
 
 // setTokenCookies delivers a token pair as httpOnly cookies (TOKEN_DELIVERY=cookie).
 func (a *API) setTokenCookies(c echo.Context, tr auth.TokenResponse) {
-	// The access cookie outlives its token on purpose: an expired token
-	// still reaches us and gets {"error":"token_expired"} (refresh now),
-	// where a vanished cookie would read as "never signed in".
-	c.SetCookie(a.cookies.cookie(a.cookies.access, tr.AccessToken, "/", time.Duration(tr.RefreshExpiresIn)*time.Second))
+	c.SetCookie(a.cookies.cookie(a.cookies.access, tr.AccessToken, "/", time.Duration(tr.ExpiresIn)*time.Second))
 	c.SetCookie(a.cookies.cookie(a.cookies.refresh, tr.RefreshToken, "/auth", time.Duration(tr.RefreshExpiresIn)*time.Second))
 }
 
@@ -84,6 +81,24 @@ func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		origin := r.Header.Get("Origin")
 		if r.Header.Get(csrfHeader) == "" || (origin != "" && origin != baseOrigin(a.Config.BaseURL) && !a.Auth.ReturnPolicy().AllowedOrigin(origin)) {
 			return c.JSON(http.StatusForbidden, oauthError{Error: "csrf_rejected", Description: "cookie-authenticated requests need the " + csrfHeader + " header from an allowed origin"})
+		}
+		return next(c)
+	}
+}
+
+// cookieExpiry runs before the bearer check in cookie mode: when the
+// browser has dropped the expired access cookie but still holds the refresh
+// cookie, the answer is token_expired (refresh now), not "never signed in".
+func (a *API) cookieExpiry(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Header.Get("Authorization") == "" {
+			if _, err := r.Cookie(a.cookies.access); err != nil {
+				if _, err := r.Cookie(a.cookies.refresh); err == nil {
+					c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token expired"`)
+					return c.JSON(http.StatusUnauthorized, oauthError{Error: "token_expired", Description: "the access token expired"})
+				}
+			}
 		}
 		return next(c)
 	}

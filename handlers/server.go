@@ -86,6 +86,10 @@ func New(d Deps) *echo.Echo {
 		mw.Cookie = api.cookies.access
 	}
 	api.Authn = bearer.MiddlewareWithConfig(d.Verifier, mw)
+	if d.Config.TokenDelivery == "cookie" {
+		verify := api.Authn
+		api.Authn = func(next echo.HandlerFunc) echo.HandlerFunc { return api.cookieExpiry(verify(next)) }
+	}
 
 	e.GET("/healthz", api.healthz)
 	e.GET("/readyz", api.readyz)

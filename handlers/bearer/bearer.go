@@ -28,6 +28,9 @@ type Claims struct {
 	Role      string `json:"role"`
 	Email     string `json:"email,omitempty"`
 	Name      string `json:"name,omitempty"`
+	// ClientID is the application the token was issued for (RFC 9068 §2.2).
+	// The broker serves one application per audience, so it equals aud.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Errors returned by Verify. Every error Verify returns is an *Error whose

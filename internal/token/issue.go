@@ -74,6 +74,7 @@ func (i *Issuer) Issue(s Subject) (string, bearer.Claims, error) {
 		Role:      s.Role,
 		Email:     s.Email,
 		Name:      s.Name,
+		ClientID:  i.audience,
 	}
 	t := jwt.NewWithClaims(i.keys.method, claims)
 	t.Header["typ"] = "at+jwt"

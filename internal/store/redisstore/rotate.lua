@@ -15,6 +15,9 @@
 -- (older ones are dropped from the front). It is what turns a token several
 -- rotations old into reuse instead of an unknown token. A prefix is enough:
 -- presenting a match without the token needs a 64-bit preimage of SHA-256.
+-- A hash field cannot be appended to in place, so every rotation rewrites
+-- the whole field: once full (8 KiB) that about doubles the script's CPU
+-- time per rotation (BenchmarkRotateRefresh).
 --
 -- Hashes are compared with plain string equality, which is not constant
 -- time. That is acceptable here: the operands are SHA-256 digests of tokens
