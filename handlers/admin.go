@@ -132,16 +132,24 @@ func (a *API) adminProviders(c echo.Context) error {
 
 // --- Admin pages --------------------------------------------------------------
 
-// Admin page cookies live under /admin only. SameSite=Strict: no other site
-// can make the browser send them, and the CSRF token covers the rest.
+// Admin page cookies. SameSite=Strict: no other site can make the browser
+// send them; on https the __Host- prefix keeps a sibling subdomain from
+// planting them (which would defeat the double-submit CSRF token).
 const (
 	adminAccessCookie  = "ab_admin_at"
 	adminRefreshCookie = "ab_admin_rt"
 	adminCSRFCookie    = "ab_admin_csrf"
 )
 
+func (a *API) adminCookieName(name string) string {
+	if a.cookies.secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
 func (a *API) adminCookie(name, value string, maxAge time.Duration) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/admin", HttpOnly: true, Secure: a.cookies.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge / time.Second)}
+	c := &http.Cookie{Name: a.adminCookieName(name), Value: value, Path: "/", HttpOnly: true, Secure: a.cookies.secure, SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge / time.Second)}
 	if maxAge < 0 {
 		c.MaxAge = -1
 	}
@@ -160,13 +168,13 @@ func (a *API) setAdminSession(c echo.Context, tr auth.TokenResponse) {
 // access token with the refresh cookie. ok=false: show the sign-in page.
 func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
 	ctx := c.Request().Context()
-	if ck, err := c.Cookie(adminAccessCookie); err == nil {
+	if ck, err := c.Cookie(a.adminCookieName(adminAccessCookie)); err == nil {
 		claims, err := a.Verifier.Verify(ctx, ck.Value)
 		if err == nil {
 			return claims, true
 		}
 		if errors.Is(err, bearer.ErrExpired) {
-			if rt, err := c.Cookie(adminRefreshCookie); err == nil {
+			if rt, err := c.Cookie(a.adminCookieName(adminRefreshCookie)); err == nil {
 				if tr, err := a.Auth.Refresh(ctx, rt.Value, c.RealIP()); err == nil {
 					a.setAdminSession(c, tr)
 					if claims, err := a.Verifier.Verify(ctx, tr.AccessToken); err == nil {
@@ -203,15 +211,15 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 }
 
 func (a *API) checkAdminCSRF(c echo.Context) error {
-	ck, err := c.Cookie(adminCSRFCookie)
+	ck, err := c.Cookie(a.adminCookieName(adminCSRFCookie))
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
 		return &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected", Description: "the form has expired; reload the page and try again"}
 	}
 	return nil
 }
 
-func csrfValue(c echo.Context) string {
-	if ck, err := c.Cookie(adminCSRFCookie); err == nil {
+func (a *API) csrfValue(c echo.Context) string {
+	if ck, err := c.Cookie(a.adminCookieName(adminCSRFCookie)); err == nil {
 		return ck.Value
 	}
 	return ""
@@ -261,7 +269,7 @@ func (a *API) adminPage(c echo.Context) error {
 	}
 	return a.renderPage(c, http.StatusOK, "admin", map[string]any{
 		"Me": claims, "Members": page.Members, "Next": next, "Q": c.QueryParam("q"), "Provider": c.QueryParam("provider"),
-		"Providers": a.Admin.ProviderStatus(), "Audit": entries, "CSRF": csrfValue(c),
+		"Providers": a.Admin.ProviderStatus(), "Audit": entries, "CSRF": a.csrfValue(c),
 	})
 }
 
@@ -275,7 +283,7 @@ func (a *API) adminMemberPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.renderPage(c, http.StatusOK, "admin_member", map[string]any{"Me": claims, "D": d, "CSRF": csrfValue(c), "Self": d.Member.ID == claims.Subject})
+	return a.renderPage(c, http.StatusOK, "admin_member", map[string]any{"Me": claims, "D": d, "CSRF": a.csrfValue(c), "Self": d.Member.ID == claims.Subject})
 }
 
 // adminMemberAction is POST /admin/members/{id} with action and csrf.

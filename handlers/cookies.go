@@ -17,7 +17,7 @@ import (
 // development, they are plain and not Secure.
 type cookieNames struct {
 	secure  bool
-	binding string // login state binding, path /auth
+	binding string // login state binding, path / (__Host-: no sibling subdomain can plant one)
 	access  string // access token in cookie mode, path /
 	refresh string // refresh token in cookie mode, path /auth (never sent elsewhere)
 }
@@ -26,7 +26,7 @@ func newCookieNames(baseURL string) cookieNames {
 	u, _ := url.Parse(baseURL)
 	secure := u != nil && u.Scheme == "https"
 	if secure {
-		return cookieNames{secure: true, binding: "__Secure-ab_login", access: "__Host-ab_access", refresh: "__Secure-ab_refresh"}
+		return cookieNames{secure: true, binding: "__Host-ab_login", access: "__Host-ab_access", refresh: "__Secure-ab_refresh"}
 	}
 	return cookieNames{binding: "ab_login", access: "ab_access", refresh: "ab_refresh"}
 }

@@ -70,7 +70,7 @@ func (a *API) start(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(a.cookies.cookie(a.cookies.binding, res.Binding, "/auth", a.Config.LoginStateTTL))
+	c.SetCookie(a.cookies.cookie(a.cookies.binding, res.Binding, "/", a.Config.LoginStateTTL))
 	return c.Redirect(http.StatusFound, res.RedirectURL)
 }
 

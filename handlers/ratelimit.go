@@ -47,12 +47,14 @@ func (a *API) allow(c echo.Context, l ratelimit.Limit, key string) error {
 
 func clientIP(c echo.Context) string { return c.RealIP() }
 
-// refreshSession is the session id inside a refresh token ("" if malformed),
-// the key of the per-session refresh limit.
-func refreshSession(rt string) string {
+// refreshKey keys the per-session refresh limit by client IP and the
+// session id inside the refresh token ("" if malformed). The session id is
+// no secret (it is the sid claim of every access token), so keying by it
+// alone would let anyone who saw one exhaust that session's refreshes.
+func refreshKey(c echo.Context, rt string) string {
 	sid, _, err := token.ParseRefresh(rt)
 	if err != nil {
 		return ""
 	}
-	return sid
+	return c.RealIP() + "|" + sid
 }

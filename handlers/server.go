@@ -116,6 +116,7 @@ func New(d Deps) *echo.Echo {
 	a.GET("/me", api.me, api.Authn)
 	a.GET("/sessions", api.sessions, api.Authn)
 	a.DELETE("/sessions/:id", api.endSession, api.Authn)
+	a.POST("/link/complete", api.completeLink, api.Authn)
 	a.POST("/link/:provider", api.link, api.Authn)
 	a.DELETE("/identities/:provider/:subject", api.unlink, api.Authn)
 	if h, ok := devHandler(d.Providers); ok {

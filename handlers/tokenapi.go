@@ -33,6 +33,7 @@ type tokenRequest struct {
 	All           string `json:"all"`
 	Force         string `json:"force"`
 	ReturnTo      string `json:"return_to"`
+	LinkResult    string `json:"link_result"`
 }
 
 var errBadBody = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object or a form of string parameters"}
@@ -61,6 +62,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 			"grant_type": &r.GrantType, "code": &r.Code, "code_verifier": &r.CodeVerifier, "refresh_token": &r.RefreshToken,
 			"id_token": &r.IDToken, "access_token": &r.AccessToken, "nonce": &r.Nonce, "token": &r.Token,
 			"token_type_hint": &r.TokenTypeHint, "scope": &r.Scope, "all": &r.All, "force": &r.Force, "return_to": &r.ReturnTo,
+			"link_result": &r.LinkResult,
 		}
 		for k, v := range raw {
 			dst, ok := fields[k]
@@ -98,6 +100,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 			RefreshToken: vals.Get("refresh_token"), IDToken: vals.Get("id_token"), AccessToken: vals.Get("access_token"),
 			Nonce: vals.Get("nonce"), Token: vals.Get("token"), TokenTypeHint: vals.Get("token_type_hint"),
 			Scope: vals.Get("scope"), All: vals.Get("all"), Force: vals.Get("force"), ReturnTo: vals.Get("return_to"),
+			LinkResult: vals.Get("link_result"),
 		}
 		return r, nil
 	default:
@@ -144,7 +147,7 @@ func (a *API) token(c echo.Context) error {
 				rt = ck.Value
 			}
 		}
-		if err := a.allow(c, ratelimit.Limit{Name: "refresh", PerMinute: a.Config.RateLimitRefresh}, refreshSession(rt)); err != nil {
+		if err := a.allow(c, ratelimit.Limit{Name: "refresh", PerMinute: a.Config.RateLimitRefresh}, refreshKey(c, rt)); err != nil {
 			return err
 		}
 		tr, err = a.Auth.Refresh(ctx, rt, c.RealIP())
@@ -283,6 +286,20 @@ func (a *API) link(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"url": u, "expires_in": int(a.Config.CodeTTL / time.Second)})
+}
+
+// completeLink is POST /auth/link/complete (Bearer): confirms the account
+// parked under link_result (see auth.Service.CompleteLink).
+func (a *API) completeLink(c echo.Context) error {
+	req, err := readTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	id, err := a.Auth.CompleteLink(c.Request().Context(), bearer.FromContext(c), req.LinkResult)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"identity": id})
 }
 
 // unlink is DELETE /auth/identities/{provider}/{subject}.

@@ -150,7 +150,12 @@ func (k *Kakao) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 
 // ProfileFromAccessToken reads /v2/user/me with a token a native app got.
 func (k *Kakao) ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error) {
-	return k.profile(ctx, accessToken)
+	p, err := k.profile(ctx, accessToken)
+	// /v2/user/me answers for a token issued to any Kakao app, so a token
+	// from another app could carry a victim's verified email: on this path
+	// the email never counts as verified and never links accounts by email.
+	p.EmailVerified = false
+	return p, err
 }
 
 // kakaoOIDC is Kakao with OpenID Connect configured: only then can it

@@ -120,6 +120,13 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 	if err != nil {
 		return store.Member{}, err
 	}
+	// Access tokens carry the role: a demoted admin's tokens must stop now,
+	// not when they expire.
+	if old == store.RoleAdmin && role != store.RoleAdmin {
+		if err := s.Auth.RevokeAll(ctx, id); err != nil {
+			return store.Member{}, err
+		}
+	}
 	return m, s.record(ctx, a, "member.role", id, map[string]string{"from": old, "to": role})
 }
 

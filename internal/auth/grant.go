@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/authbroker/authbroker/internal/member"
@@ -59,6 +60,16 @@ func (s *Service) Redeem(ctx context.Context, code, verifier, userAgent, ip stri
 	}
 	if err != nil {
 		return TokenResponse{}, unavailable("take code", err)
+	}
+	// Link codes share the store but are never login codes.
+	if strings.Contains(c.Provider, ":") {
+		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
+	}
+	// A verifier with a code issued without a challenge means the code was
+	// not started by this client: an injected code (RFC 9700 §4.5, PKCE
+	// downgrade). Refuse rather than sign the SPA into someone else's account.
+	if c.CodeChallenge == "" && verifier != "" {
+		return TokenResponse{}, errInvalidGrant("this code was not issued for a PKCE client", nil)
 	}
 	// RFC 7636 §4.6: a code issued against a challenge needs the verifier.
 	if c.CodeChallenge != "" {

@@ -181,23 +181,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	}
 
 	if st.LinkMemberID != "" {
-		if _, err := s.d.Members.Link(ctx, st.LinkMemberID, profile); err != nil {
-			s.obs.Login(r.Provider, "link_failed")
-			if errors.Is(err, store.ErrConflict) {
-				return FinishResult{}, newErr(http.StatusConflict, "identity_in_use", "this "+p.DisplayName()+" account is already linked to another member", err)
-			}
-			return FinishResult{}, AsError(err)
-		}
-		m, err := s.d.MemberStore.GetMember(ctx, st.LinkMemberID)
-		if err != nil {
-			return FinishResult{}, AsError(err)
-		}
-		s.obs.Login(r.Provider, "linked")
-		res := FinishResult{Member: m, Provider: p.Name(), Linked: true}
-		if returnTo != nil {
-			res.Redirect = withParams(returnTo, "linked", p.Name())
-		}
-		return res, nil
+		return s.pendLink(ctx, st, p, profile, returnTo)
 	}
 
 	pr, err := s.d.Members.OAuth2Process(ctx, profile)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
@@ -20,11 +19,14 @@ const denyLeeway = bearer.MaxLeeway
 // through the shared denylist.
 func (s *Service) deny(ctx context.Context, sids ...string) error {
 	until := s.d.Now().UTC().Add(s.d.Issuer.TTL() + denyLeeway)
+	ds := make([]store.Denied, 0, len(sids))
 	for _, sid := range sids {
-		d := store.Denied{SessionID: sid, Until: until}
-		if s.d.DenyCache != nil {
-			s.d.DenyCache.Add(d)
-		}
+		ds = append(ds, store.Denied{SessionID: sid, Until: until})
+	}
+	if s.d.DenyCache != nil {
+		s.d.DenyCache.AddAll(ds)
+	}
+	for _, d := range ds {
 		if err := s.d.Denylist.Deny(ctx, d); err != nil {
 			return unavailable("deny session", err)
 		}
@@ -169,7 +171,10 @@ func (s *Service) Revoke(ctx context.Context, tok, hint string) error {
 	if tok == "" {
 		return errInvalidRequest("token is required")
 	}
-	if hint != "access_token" {
+	// The hint only orders the search (RFC 7009 §2.1); the two token kinds
+	// cannot be mistaken for each other, so both are tried.
+	_ = hint
+	{
 		if sid, hash, err := token.ParseRefresh(tok); err == nil {
 			// Proving possession without a "check" primitive: rotate to a
 			// throwaway hash. Success means tok was this session's refresh
@@ -237,45 +242,4 @@ func (s *Service) Introspect(ctx context.Context, tok string) Introspection {
 		out.Iat = c.IssuedAt.Unix()
 	}
 	return out
-}
-
-// linkPrefix marks one-time codes that start an account-link flow.
-const linkPrefix = "link:"
-
-// LinkURL returns a one-time URL on our origin that starts a login at
-// provider whose identity will be linked to the caller's member. A code,
-// not the access token, goes in the URL: it is single use and short-lived.
-func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, returnTo string) (string, error) {
-	if _, ok := s.d.Providers.Get(provider); !ok {
-		return "", ErrUnknownProvider
-	}
-	if returnTo != "" {
-		if _, ok := s.ret.Check(returnTo); !ok {
-			return "", errInvalidRequest("return_to is not an allowed return URL")
-		}
-	}
-	code := randomToken(32)
-	if err := s.d.Codes.PutCode(ctx, lookupKey(code), store.Code{MemberID: c.Subject, Provider: linkPrefix + provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
-		return "", unavailable("store link code", err)
-	}
-	q := url.Values{"link_code": {code}}
-	if returnTo != "" {
-		q.Set("return_to", returnTo)
-	}
-	return s.d.Config.BaseURL + "/auth/" + provider + "?" + q.Encode(), nil
-}
-
-// TakeLinkCode redeems a link code for provider, returning the member id.
-func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (string, error) {
-	c, err := s.d.Codes.TakeCode(ctx, lookupKey(code))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != linkPrefix+provider) {
-		return "", errInvalidRequest("the link request has expired or was already used")
-	}
-	if err != nil {
-		return "", unavailable("take link code", err)
-	}
-	if _, err := s.activeMember(ctx, c.MemberID); err != nil {
-		return "", err
-	}
-	return c.MemberID, nil
 }

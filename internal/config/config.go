@@ -256,6 +256,13 @@ func (c *Config) validate() Problems {
 			add(fmt.Sprintf("ALLOWED_RETURN_URLS: %q is not an absolute http(s) URL without query or fragment", r))
 		}
 	}
+	if c.Production() {
+		for _, r := range c.AllowedReturnURLs {
+			if u, err := url.Parse(strings.TrimSpace(r)); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+				add(fmt.Sprintf("ALLOWED_RETURN_URLS: %q must be https when APP_ENV=production (codes travel in the URL)", r))
+			}
+		}
+	}
 	if c.JWTAlg == "HS256" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.Production() {
 		add("JWT_SECRET: required with JWT_ALG=HS256 in production")
 	}
@@ -294,3 +301,7 @@ func redact(raw string) string {
 
 // Redacted is a printable copy of a URL with any password hidden.
 func Redacted(raw string) string { return redact(raw) }
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}

@@ -185,8 +185,11 @@ type Code struct {
 	IP            string `json:"ip,omitempty"`
 	// RevokeOthers asks the redeemer to end the member's other sessions
 	// (SESSION_POLICY single, or single_confirm with force).
-	RevokeOthers bool      `json:"ro,omitempty"`
-	CreatedAt    time.Time `json:"t"`
+	RevokeOthers bool `json:"ro,omitempty"`
+	// Profile is the provider profile (JSON) of a finished link flow,
+	// waiting for the member to confirm it (see auth.Service.CompleteLink).
+	Profile   json.RawMessage `json:"pf,omitempty"`
+	CreatedAt time.Time       `json:"t"`
 }
 
 // Codes holds one-time codes. ids are hashed by the caller.

@@ -85,6 +85,10 @@ func (c *DenyCache) Synced() <-chan struct{} { return c.synced }
 // the caller also writes it to the shared Denylist for the other replicas.
 func (c *DenyCache) Add(d store.Denied) { c.merge([]store.Denied{d}) }
 
+// AddAll adds several entries in one snapshot: revoking k sessions costs
+// one copy of the set, not k.
+func (c *DenyCache) AddAll(ds []store.Denied) { c.merge(ds) }
+
 // merge adds or extends entries in one new snapshot.
 func (c *DenyCache) merge(ds []store.Denied) {
 	c.mu.Lock()

@@ -32,7 +32,7 @@ func TestIssueHeaderAndClaims(t *testing.T) {
 	want := map[string]any{
 		"iss": "https://auth.example.com", "sub": "m1", "aud": []any{"api"},
 		"exp": float64(now.Add(15 * time.Minute).Unix()), "iat": float64(now.Unix()), "nbf": float64(now.Unix()),
-		"sid": "s1", "role": "admin", "email": "a@example.com", "name": "A",
+		"sid": "s1", "role": "admin", "email": "a@example.com", "name": "A", "client_id": "api",
 	}
 	for k, v := range want {
 		if gb, _ := json.Marshal(got[k]); string(gb) != mustJSON(t, v) {

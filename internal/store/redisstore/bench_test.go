@@ -11,8 +11,8 @@ import (
 // BenchmarkRotateRefresh is one client refreshing one session in a chain,
 // each rotation presenting the previous one's Next: the latency of a
 // refresh's store step (one EVALSHA round trip). Past 1024 iterations the
-// retired-hash history is full, so this is the steady state of a
-// long-lived session, where each rotation rewrites the 8 KiB history.
+// retired-hash ring is full, so this is the steady state of a long-lived
+// session, where each rotation overwrites the ring's oldest 8-byte slot.
 func BenchmarkRotateRefresh(b *testing.B) {
 	st, _ := newStore(b)
 	ctx := b.Context()

@@ -5,7 +5,7 @@
 // store.Pinger, and passes the storetest conformance suite.
 //
 // It works on a single server, behind Sentinel and on Redis Cluster (see
-// Connect). Every key of one session shares the hash tag {session id}, so a
+// Connect). Both keys of one session share the hash tag {session id}, so a
 // refresh is one script on one slot; a member's session index lives in
 // another slot and is kept outside that script.
 //
@@ -14,6 +14,9 @@
 //	st:<id>               login state, JSON, expires with its TTL
 //	code:<id>             one-time code, JSON, expires with its TTL
 //	s:{<sid>}             session hash, expires at the session's ExpiresAt
+//	s:{<sid>}:h           string, ring of the session's retired refresh hashes
+//	                      (1024 slots of 8-byte prefixes, at most 8 KiB), created
+//	                      by the first rotation, expires with the session hash
 //	m:{<member>}:sessions sorted set of the member's session ids, score = created (unix ms)
 //	denylist              sorted set of denied session ids, score = until (unix ms)
 //
@@ -21,7 +24,7 @@
 // as JSON to every replica.
 //
 // Times are kept in milliseconds. Redis 7.0 or later is required (GETDEL,
-// ZADD GT, PEXPIREAT NX/GT).
+// ZADD GT, PEXPIREAT NX/GT, PEXPIRETIME).
 package redisstore
 
 import (
@@ -78,6 +81,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) stateKey(id string) string      { return s.prefix + "st:" + id }
 func (s *Store) codeKey(id string) string       { return s.prefix + "code:" + id }
 func (s *Store) sessionKey(sid string) string   { return s.prefix + "s:{" + sid + "}" }
+func (s *Store) historyKey(sid string) string   { return s.sessionKey(sid) + ":h" }
 func (s *Store) memberKey(member string) string { return s.prefix + "m:{" + member + "}:sessions" }
 func (s *Store) denyKey() string                { return s.prefix + "denylist" }
 

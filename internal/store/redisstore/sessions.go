@@ -33,23 +33,27 @@ const (
 	fUsed     = "used"
 	fExp      = "exp"
 	fCur      = "cur" // hash of the current refresh token
-	// prev, sealed, rot and hist (the previous hash, the sealed current
-	// token, the time of the last rotation and the prefixes of retired
-	// hashes) are written by rotate.lua only.
+	// prev, sealed, rot and n (the previous hash, the sealed current token,
+	// the time of the last rotation and the number of entries written to
+	// the retired-hash ring) are written by rotate.lua only, as is the ring
+	// itself, the session's history key.
 )
 
 // sessionFields are the fields a Session is decoded from, in the order
-// decodeSession takes them. Reads ask for these alone: the refresh state
-// (up to 8 KiB of retired-hash prefixes) stays in Redis.
+// decodeSession takes them. Reads ask for these alone, and never for the
+// history key (up to 8 KiB of retired-hash prefixes): the refresh state
+// stays in Redis.
 var sessionFields = []string{fMember, fProvider, fUA, fIP, fCreated, fUsed, fExp}
 
 // minHashLen is the shortest refresh hash a session accepts: rotate.lua
-// keeps the first 8 bytes of every retired hash back to back, so a shorter
-// one would shift every later entry. Services pass SHA-256 digests.
+// keeps the first 8 bytes of every retired hash in 8-byte slots, so a
+// shorter one could not fill its slot. Services pass SHA-256 digests.
 const minHashLen = 8
 
 // CreateSession writes the session hash with its first refresh hash, expiring
-// at s.ExpiresAt, then adds it to the member's index.
+// at s.ExpiresAt, then adds it to the member's index. It deletes any history
+// key left under the same id; the first rotation creates the history key
+// with the session's expiry (rotate.lua).
 //
 // The session is written first so that an index entry always points to a
 // session that exists or existed: ListSessions may then drop entries whose
@@ -63,7 +67,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 	}
 	sk := s.sessionKey(sess.ID)
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, sk)
+		p.Del(ctx, sk, s.historyKey(sess.ID))
 		p.HSet(ctx, sk,
 			fMember, sess.MemberID, fProvider, sess.Provider, fUA, sess.UserAgent, fIP, sess.IP,
 			fCreated, ms(sess.CreatedAt), fUsed, ms(sess.LastUsedAt), fExp, ms(sess.ExpiresAt),
@@ -93,15 +97,16 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 	return nil
 }
 
-// RotateRefresh runs the refresh decision in one script call (one round
-// trip, one hash slot). See store.Sessions for the rules. An empty r.IP
+// RotateRefresh runs the refresh decision in one script call on the session
+// hash and its history key (one round trip, one hash slot). See
+// store.Sessions for the rules. An empty r.IP
 // keeps the stored IP: a rotation made for a revocation has no client.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
 	op := "rotate refresh of session " + r.SessionID
 	if len(r.Presented) == 0 || len(r.Next) < minHashLen {
 		return store.Rotated{}, fmt.Errorf("redis: %s: empty presented hash or next hash shorter than %d bytes", op, minHashLen)
 	}
-	res, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(r.SessionID)},
+	res, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(r.SessionID), s.historyKey(r.SessionID)},
 		r.Presented, r.Next, r.Sealed, ms(r.Now), max(r.Grace.Milliseconds(), 0), r.IP).Slice()
 	if err != nil {
 		return store.Rotated{}, wrap(op, err)
@@ -234,11 +239,13 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 	return gone, nil
 }
 
-// takeSessions reads and deletes sessions in one pipeline (HMGET then DEL
-// per session; the sessions may live on different Cluster slots, so this
-// cannot be one transaction). A session is returned only when this call's
-// DEL removed it, so of concurrent revokers exactly one reports each session.
-// With an error it still returns the sessions it is sure it deleted.
+// takeSessions reads and deletes sessions in one pipeline (HMGET, DEL of
+// the hash, DEL of the history key per session; the sessions may live on
+// different Cluster slots, so this cannot be one transaction). A session is
+// returned only when this call's DEL removed its hash, so of concurrent
+// revokers exactly one reports each session. The history key has a DEL of
+// its own so that its count cannot blur that test. With an error it still
+// returns the sessions it is sure it deleted.
 func (s *Store) takeSessions(ctx context.Context, ids []string) ([]store.Session, error) {
 	gets := make([]*redis.SliceCmd, len(ids))
 	dels := make([]*redis.IntCmd, len(ids))
@@ -247,6 +254,7 @@ func (s *Store) takeSessions(ctx context.Context, ids []string) ([]store.Session
 			k := s.sessionKey(id)
 			gets[i] = p.HMGet(ctx, k, sessionFields...)
 			dels[i] = p.Del(ctx, k)
+			p.Del(ctx, s.historyKey(id))
 		}
 		return nil
 	})

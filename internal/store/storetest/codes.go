@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func sampleCode(t *testing.T) store.Code {
 		UserAgent:     "Mozilla/5.0 (X11; Linux x86_64) \"quoted\"",
 		IP:            "2001:db8::1",
 		RevokeOthers:  true,
+		Profile:       []byte(`{"Provider":"github","Subject":"583231","Raw":{"login":"octocat"}}`),
 		CreatedAt:     now(),
 	}
 }
@@ -38,7 +40,7 @@ func checkCode(t *testing.T, got, want store.Code) {
 	t.Helper()
 	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("code = %+v, want %+v", got, want)
 	}
 }

@@ -1,0 +1,115 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/providers"
+)
+
+// Account linking runs in three steps so that a link can only ever join an
+// account to the member who is signed in *in the browser that signed in at
+// the provider*:
+//
+//  1. LinkURL (bearer): a one-time URL that starts a login at the provider.
+//  2. FinishLogin: the provider account is not linked yet; it is parked
+//     under a one-time link_result handed to the app's return_to.
+//  3. CompleteLink (bearer): the app confirms; the parked account is linked
+//     only if the caller is the member who asked for it.
+//
+// Linking in step 2 directly would let anyone send a victim through their
+// own link URL and attach the victim's provider account to their member.
+const (
+	linkPrefix    = "link:"
+	pendingPrefix = "linked:"
+)
+
+// LinkURL returns a one-time URL on our origin that starts a login at
+// provider whose identity will be offered for linking to the caller's
+// member. return_to (required) receives ?link_result=… to confirm.
+func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, returnTo string) (string, error) {
+	if _, ok := s.d.Providers.Get(provider); !ok {
+		return "", ErrUnknownProvider
+	}
+	if _, ok := s.ret.Check(returnTo); !ok {
+		return "", errInvalidRequest("return_to is required and must be an allowed return URL")
+	}
+	code := randomToken(32)
+	if err := s.d.Codes.PutCode(ctx, lookupKey(code), store.Code{MemberID: c.Subject, Provider: linkPrefix + provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
+		return "", unavailable("store link code", err)
+	}
+	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
+	return s.d.Config.BaseURL + "/auth/" + provider + "?" + q.Encode(), nil
+}
+
+// TakeLinkCode redeems a link code for provider, returning the member id.
+func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (string, error) {
+	c, err := s.d.Codes.TakeCode(ctx, lookupKey(code))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != linkPrefix+provider) {
+		return "", errInvalidRequest("the link request has expired or was already used")
+	}
+	if err != nil {
+		return "", unavailable("take link code", err)
+	}
+	if _, err := s.activeMember(ctx, c.MemberID); err != nil {
+		return "", err
+	}
+	return c.MemberID, nil
+}
+
+// pendLink parks the provider account of a finished link flow and sends
+// the browser back to the app to confirm it.
+func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers.Provider, profile providers.Profile, returnTo *url.URL) (FinishResult, error) {
+	if returnTo == nil {
+		return FinishResult{}, errInvalidRequest("a link flow needs a return URL")
+	}
+	raw, err := json.Marshal(profile)
+	if err != nil {
+		return FinishResult{}, AsError(err)
+	}
+	result := randomToken(32)
+	c := store.Code{MemberID: st.LinkMemberID, Provider: pendingPrefix + p.Name(), Profile: raw, CreatedAt: s.d.Now().UTC()}
+	if err := s.d.Codes.PutCode(ctx, lookupKey(result), c, s.d.Config.CodeTTL); err != nil {
+		return FinishResult{}, unavailable("store pending link", err)
+	}
+	s.obs.Login(p.Name(), "link_pending")
+	return FinishResult{Redirect: withParams(returnTo, "link_result", result), Provider: p.Name()}, nil
+}
+
+// CompleteLink links the provider account parked under result to the
+// caller, who must be the member that started the link.
+func (s *Service) CompleteLink(ctx context.Context, c *bearer.Claims, result string) (store.Identity, error) {
+	if result == "" || len(result) > 256 {
+		return store.Identity{}, errInvalidRequest("link_result is required")
+	}
+	pending, err := s.d.Codes.TakeCode(ctx, lookupKey(result))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(pending.Provider) <= len(pendingPrefix)) || (err == nil && pending.Provider[:len(pendingPrefix)] != pendingPrefix) {
+		return store.Identity{}, errInvalidGrant("the link result is invalid, expired or already used", nil)
+	}
+	if err != nil {
+		return store.Identity{}, unavailable("take pending link", err)
+	}
+	if pending.MemberID != c.Subject {
+		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.Subject)
+		return store.Identity{}, newErr(http.StatusForbidden, "link_mismatch", "this link was started by another account", nil)
+	}
+	var profile providers.Profile
+	if err := json.Unmarshal(pending.Profile, &profile); err != nil {
+		return store.Identity{}, AsError(err)
+	}
+	id, err := s.d.Members.Link(ctx, c.Subject, profile)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.Identity{}, newErr(http.StatusConflict, "identity_in_use", "this "+profile.Provider+" account is already linked to another member", err)
+	case err != nil:
+		return store.Identity{}, AsError(err)
+	}
+	s.obs.Login(profile.Provider, "linked")
+	s.log.InfoContext(ctx, "link.completed", "member_id", c.Subject, "provider", profile.Provider)
+	return id, nil
+}
