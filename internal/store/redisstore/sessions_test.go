@@ -299,10 +299,11 @@ func TestRetiredHistoryIsBounded(t *testing.T) {
 }
 
 // TestHistoryKeyKeepsTheSessionExpiry: CreateSession clears any history
-// key left under the id, the first rotation creates it, and a ring that lost its expiry or was lost altogether
-// (eviction, a hand-made DEL) gets the session's expiry back at the next
-// rotation. A lost ring starts again at slot 0 instead of being zero-filled
-// up to the slot the counter points at.
+// key left under the id, the first rotation creates it with the session's
+// expiry, and a ring that lost its expiry or was lost altogether (eviction,
+// a hand-made DEL) gets the expiry back at the next rotation. A lost ring
+// starts again at slot 0 instead of being zero-filled up to the slot the
+// counter points at.
 func TestHistoryKeyKeepsTheSessionExpiry(t *testing.T) {
 	st, c, prefix := newStoreWithPrefix(t)
 	ctx := t.Context()
