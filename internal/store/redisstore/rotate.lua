@@ -69,8 +69,9 @@ if cur == ARGV[1] then
     redis.call('SETRANGE', KEYS[2], (n % KEEP) * PREFIX, string.sub(cur, 1, PREFIX))
     if n == KEEP - 1 then
       -- The ring is now full and never grows again. SETRANGE grows a
-      -- string by doubling its allocation, so the last slots left it in
-      -- about 16 KiB; a copy holds the 8 KiB exactly. Once per session.
+      -- string by doubling its allocation, so filling the last slots left
+      -- it in twice the memory it needs; a copy holds the 8 KiB exactly.
+      -- This costs one 8 KiB read and write once per session.
       redis.call('SET', KEYS[2], redis.call('GET', KEYS[2]), 'KEEPTTL')
     end
     if at ~= tonumber(exp) then

@@ -99,8 +99,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 
 // RotateRefresh runs the refresh decision in one script call on the session
 // hash and its history key (one round trip, one hash slot). See
-// store.Sessions for the rules. An empty r.IP
-// keeps the stored IP: a rotation made for a revocation has no client.
+// store.Sessions for the rules. An empty r.IP keeps the stored IP: a
+// rotation made for a revocation has no client.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
 	op := "rotate refresh of session " + r.SessionID
 	if len(r.Presented) == 0 || len(r.Next) < minHashLen {
