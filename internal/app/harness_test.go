@@ -6,11 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,9 +17,8 @@ import (
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/app"
-	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/store"
-	"github.com/authbroker/authbroker/internal/testenv"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers/providertest"
 )
@@ -32,63 +28,16 @@ const spaReturn = "http://app.test/callback"
 
 // broker is one authbroker instance started in-process over real stores.
 type broker struct {
-	t    *testing.T
-	URL  string
-	App  *app.App
-	srv  *httptest.Server
-	stop context.CancelFunc
+	URL string
+	App *app.App
 }
 
-// startBroker starts a broker on a loopback port. env overrides defaults;
-// DATABASE_URL defaults to a fresh SQLite file.
+// startBroker starts a broker (see apptest.Start) that allows the SPA
+// return URL and the dev provider; env overrides.
 func startBroker(t *testing.T, env ...string) *broker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	vars := []string{
-		"BASE_URL=" + base,
-		"DATABASE_URL=" + testenv.SQLiteURL(t),
-		"DATA_DIR=" + t.TempDir(),
-		"ALLOWED_RETURN_URLS=" + spaReturn,
-		"DEV_LOGIN=true",
-		"RATE_LIMIT_AUTH=0", "RATE_LIMIT_TOKEN=0", "RATE_LIMIT_REFRESH=0",
-	}
-	vars = append(vars, env...)
-	cfg, err := config.FromEnv(vars)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	a, err := app.Build(context.Background(), cfg, logger)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(a.Handler)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	a.Background(ctx)
-	b := &broker{t: t, URL: base, App: a, srv: srv, stop: cancel}
-	t.Cleanup(func() {
-		cancel()
-		srv.Close()
-		a.Close()
-	})
-	return b
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	b := apptest.Start(t, nil, append([]string{"ALLOWED_RETURN_URLS=" + spaReturn, "DEV_LOGIN=true"}, env...)...)
+	return &broker{URL: b.URL, App: b.App}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,9 +26,8 @@ import (
 
 	"github.com/authbroker/authbroker/examples/resource-server/api"
 	"github.com/authbroker/authbroker/handlers/bearer"
-	"github.com/authbroker/authbroker/internal/app"
+	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/config"
-	"github.com/authbroker/authbroker/internal/testenv"
 )
 
 // required skips the test locally and fails it under CI=true, where a
@@ -70,40 +68,12 @@ type broker struct {
 	Config *config.Config
 }
 
-// startBroker builds the broker from an environment made of test defaults
-// (SQLite in a temporary directory, keys generated there) followed by env,
-// whose entries win. ln is the listener from listen: BASE_URL must be known
-// before Build.
+// startBroker starts a broker on ln (see apptest.Start); env entries win
+// over the test defaults.
 func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
 	t.Helper()
-	base := "http://" + ln.Addr().String()
-	cfg, err := config.FromEnv(append([]string{
-		"BASE_URL=" + base,
-		"DATABASE_URL=" + testenv.SQLiteURL(t),
-		"DATA_DIR=" + t.TempDir(),
-	}, env...))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	// The broker's log is shown when the test fails.
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Build(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("app.Build: %v", err)
-	}
-	a.Background(ctx)
-	t.Cleanup(func() {
-		cancel()
-		a.Close()
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs.String())
-		}
-	})
-	serve(t, ln, a.Handler)
-	return &broker{URL: base, Config: cfg}
+	b := apptest.Start(t, ln, env...)
+	return &broker{URL: b.URL, Config: b.Config}
 }
 
 // refreshes is the number of refresh grants the broker has answered, by
@@ -395,22 +365,4 @@ func expired(t *testing.T, rs *resourceServer, token string) {
 		_, err := rs.Verifier.Verify(context.Background(), token)
 		return errors.Is(err, bearer.ErrExpired)
 	})
-}
-
-// lockedBuffer is an io.Writer safe for the broker's concurrent logging.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
