@@ -11,11 +11,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -226,8 +228,10 @@ func login(base, email string) (pair, error) {
 }
 
 // countRedis signs in one session, then refreshes it n times in sequence
-// and reports the Redis commands the broker sent per refresh, from the
-// server's own INFO commandstats (our INFO calls excluded).
+// while watching Redis with MONITOR, and reports per refresh the commands
+// the broker sent (round trips) and the commands those ran inside Redis
+// scripts (MONITOR tags them "[0 lua]"; INFO commandstats cannot tell the
+// two apart).
 func countRedis(base, redisURL string, n int) error {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -239,11 +243,11 @@ func countRedis(base, redisURL string, n int) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	before, err := commandStats(rc)
+	stop, err := monitor(opt)
 	if err != nil {
 		return err
 	}
+	client := &http.Client{Timeout: 10 * time.Second}
 	for range n {
 		body := fmt.Sprintf(`{"grant_type":"refresh_token","refresh_token":%q}`, p.Refresh)
 		resp, err := client.Post(base+"/auth/token", "application/json", strings.NewReader(body))
@@ -256,35 +260,91 @@ func countRedis(base, redisURL string, n int) error {
 			return fmt.Errorf("refresh: status %d", resp.StatusCode)
 		}
 	}
-	after, err := commandStats(rc)
-	if err != nil {
-		return err
-	}
-	total := 0
-	var parts []string
-	for cmd, c := range after {
-		if d := c - before[cmd]; d > 0 && cmd != "info" {
-			total += d
-			parts = append(parts, fmt.Sprintf("%s %.2f", cmd, float64(d)/float64(n)))
+	time.Sleep(200 * time.Millisecond)
+	lines := stop()
+	top, inner := map[string]int{}, map[string]int{}
+	for _, l := range lines {
+		{
+			m := monitorLine.FindStringSubmatch(l)
+			if m == nil || strings.EqualFold(m[2], "monitor") || strings.EqualFold(m[2], "ping") {
+				continue // our own connection, and the subscriber's keepalive
+			}
+			if m[1] == "lua" {
+				inner[strings.ToLower(m[2])]++
+			} else {
+				top[strings.ToLower(m[2])]++
+			}
 		}
 	}
-	slices.Sort(parts)
-	fmt.Printf("redis commands per refresh: %.2f (%s) over %d refreshes\n", float64(total)/float64(n), strings.Join(parts, ", "), n)
+	fmt.Printf("redis round trips per refresh: %s\n", perRefresh(top, n))
+	fmt.Printf("redis commands run inside scripts per refresh: %s\n", perRefresh(inner, n))
 	return nil
 }
 
-var statLine = regexp.MustCompile(`(?m)^cmdstat_([a-z|]+):calls=(\d+)`)
-
-func commandStats(rc *redis.Client) (map[string]int, error) {
-	s, err := rc.Info(context.Background(), "commandstats").Result()
+// monitor opens a raw connection in MONITOR mode (RESP simple strings,
+// one per command Redis runs) and collects its lines; stop closes it and
+// returns them.
+func monitor(opt *redis.Options) (stop func() []string, err error) {
+	conn, err := net.DialTimeout("tcp", opt.Addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int{}
-	for _, m := range statLine.FindAllStringSubmatch(s, -1) {
-		var v int
-		fmt.Sscan(m[2], &v)
-		out[m[1]] = v
+	r := bufio.NewReader(conn)
+	send := func(args ...string) (string, error) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := conn.Write([]byte(b.String())); err != nil {
+			return "", err
+		}
+		return r.ReadString('\n')
 	}
-	return out, nil
+	if opt.Password != "" {
+		args := []string{"AUTH", opt.Password}
+		if opt.Username != "" {
+			args = []string{"AUTH", opt.Username, opt.Password}
+		}
+		if l, err := send(args...); err != nil || !strings.HasPrefix(l, "+OK") {
+			conn.Close()
+			return nil, fmt.Errorf("redis AUTH failed")
+		}
+	}
+	if l, err := send("MONITOR"); err != nil || !strings.HasPrefix(l, "+OK") {
+		conn.Close()
+		return nil, fmt.Errorf("redis MONITOR refused: %q %v", l, err)
+	}
+	var collected []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			collected = append(collected, strings.TrimPrefix(strings.TrimRight(l, "\r\n"), "+"))
+		}
+	}()
+	return func() []string {
+		conn.Close()
+		<-done
+		return collected
+	}, nil
+}
+
+// monitorLine matches `1700000000.123 [0 127.0.0.1:5000] "evalsha" …` and
+// `… [0 lua] "hset" …`, capturing the source and the command.
+var monitorLine = regexp.MustCompile(`^\d+\.\d+ \[\d+ ([^\]]+)\] "([A-Za-z|]+)"`)
+
+func perRefresh(counts map[string]int, n int) string {
+	total := 0
+	var parts []string
+	for cmd, c := range counts {
+		total += c
+		parts = append(parts, fmt.Sprintf("%s %.2f", cmd, float64(c)/float64(n)))
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%.2f (%s) over %d refreshes", float64(total)/float64(n), strings.Join(parts, ", "), n)
 }
