@@ -73,6 +73,9 @@ func (a *API) errorHandler(err error, c echo.Context) {
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "1")
+		if a.Metrics != nil {
+			a.Metrics.StoreError(c.Path())
+		}
 	}
 	if wantsPage(c) {
 		_ = a.renderPage(c, status, "error", map[string]any{"Message": body.Description, "Code": body.Error, "Back": "/"})

@@ -24,6 +24,9 @@ type Options struct {
 	// Transport is the base round tripper; nil means a clone of
 	// http.DefaultTransport. Every response body read through it is capped.
 	Transport http.RoundTripper
+	// ObserveCall, when set, is told the duration and outcome of every
+	// HTTP call to a provider (metrics). failed: transport error or 5xx.
+	ObserveCall func(provider string, d time.Duration, failed bool)
 	// DiscoveryRetry is how long a failed OIDC discovery is remembered
 	// before the next attempt; zero means 5s.
 	DiscoveryRetry time.Duration

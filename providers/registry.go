@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/authbroker/authbroker/internal/config"
 )
@@ -41,12 +42,18 @@ type spec struct {
 // required setting stays disabled and is reported by Statuses; a malformed
 // endpoint URL stops start-up: the error is a config.Problems, one line per
 // variable.
-func NewRegistry(cfg *config.Config, logger *slog.Logger) (*Registry, error) {
+//
+// opts adjust the Options every provider is built with (metrics hooks).
+func NewRegistry(cfg *config.Config, logger *slog.Logger, opts ...func(*Options)) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	rec := NewRecorder(nil, logger)
-	o := Options{BaseURL: cfg.BaseURL, Timeout: cfg.ProviderTimeout, Recorder: rec, Logger: logger}.withDefaults()
+	o := Options{BaseURL: cfg.BaseURL, Timeout: cfg.ProviderTimeout, Recorder: rec, Logger: logger}
+	for _, f := range opts {
+		f(&o)
+	}
+	o = o.withDefaults()
 	r := &Registry{opts: o, enabled: map[string]Provider{}, recorder: rec}
 
 	oidcDisplay := cfg.OIDC.Name
@@ -220,4 +227,9 @@ func (r *Registry) Discover(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+}
+
+// WithCallObserver reports every provider HTTP call to observe (metrics).
+func WithCallObserver(observe func(provider string, d time.Duration, failed bool)) func(*Options) {
+	return func(o *Options) { o.ObserveCall = observe }
 }

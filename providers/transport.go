@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -79,15 +80,30 @@ type base struct {
 }
 
 func newBase(name, display string, o Options, accept string) base {
+	var rt http.RoundTripper = cappedTransport{base: o.Transport, accept: accept}
+	if o.ObserveCall != nil {
+		rt = observedTransport{base: rt, provider: name, observe: o.ObserveCall}
+	}
 	return base{
 		name:    name,
 		display: display,
 		opts:    o,
-		client: &http.Client{
-			Timeout:   o.Timeout,
-			Transport: cappedTransport{base: o.Transport, accept: accept},
-		},
+		client:  &http.Client{Timeout: o.Timeout, Transport: rt},
 	}
+}
+
+// observedTransport reports each call's duration and outcome.
+type observedTransport struct {
+	base     http.RoundTripper
+	provider string
+	observe  func(provider string, d time.Duration, failed bool)
+}
+
+func (t observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	t.observe(t.provider, time.Since(start), err != nil || (resp != nil && resp.StatusCode >= 500))
+	return resp, err
 }
 
 // Name is the registry key and the path segment in /auth/{name}.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/authbroker/authbroker/internal/testenv"
+	"github.com/authbroker/authbroker/providers/providertest"
 )
 
 func doJSON(t *testing.T, method, raw, bearerToken, body string) (int, []byte, http.Header) {
@@ -135,9 +136,11 @@ func TestAdmin(t *testing.T) {
 	})
 }
 
-// TestMetricsMove: a login and a refresh show up on /metrics.
+// TestMetricsMove: a login, a refresh and provider calls show up on /metrics.
 func TestMetricsMove(t *testing.T) {
-	b := startBroker(t)
+	gh := providertest.NewGitHub(t)
+	b := startBroker(t, gh.Env()...)
+	b.login(t, newBrowser(t), "github", fakeSignIn(t))
 	tr := devLogin(t, b, "metrics@example.com")
 	if st, _ := refresh(t, b, tr.RefreshToken); st != http.StatusOK {
 		t.Fatal("refresh failed")
@@ -153,6 +156,8 @@ func TestMetricsMove(t *testing.T) {
 		`authbroker_refresh_total{outcome="rotated"} 1`,
 		`authbroker_http_request_duration_seconds_count{code="2xx",method="POST",route="/auth/token"}`,
 		`authbroker_denylist_entries 0`,
+		`authbroker_logins_total{provider="github",result="success"} 1`,
+		`authbroker_provider_request_duration_seconds_count{provider="github"}`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -187,4 +192,15 @@ func TestRateLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+func metricsContain(t *testing.T, b *broker, want string) bool {
+	t.Helper()
+	resp, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(body), want)
 }

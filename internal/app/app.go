@@ -121,7 +121,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		Cache: bearer.NewCache(50_000, time.Minute)}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 
-	reg, err := providers.NewRegistry(cfg, logger)
+	reg, err := providers.NewRegistry(cfg, logger, providers.WithCallObserver(a.Metrics.ProviderCall))
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("providers: %w", err)

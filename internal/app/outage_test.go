@@ -67,6 +67,9 @@ func TestRedisOutage(t *testing.T) {
 	if st, _ := getJSON(t, b.URL+"/readyz", "", &ready); st != http.StatusServiceUnavailable || ready.Checks["redis"] != "unavailable" || ready.Checks["database"] != "ok" {
 		t.Fatalf("/readyz with Redis down: %d %v", st, ready.Checks)
 	}
+	if !metricsContain(t, b, `authbroker_store_errors_total{route="/auth/token"} 1`) {
+		t.Error("the 503 is not counted in authbroker_store_errors_total")
+	}
 	// A login start cannot store its state: a clean error page, no redirect.
 	if resp, _ := newBrowser(t).get(b.URL + "/auth/dev"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("login start with Redis down: %d", resp.StatusCode)

@@ -54,8 +54,8 @@ func New(denylistSize func() int) *Metrics {
 		Name: "authbroker_provider_errors_total", Help: "Failed calls to identity providers (transport errors and 5xx).",
 	}, []string{"provider"})
 	m.storeErr = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authbroker_store_errors_total", Help: "Storage failures answered with 503, by operation.",
-	}, []string{"op"})
+		Name: "authbroker_store_errors_total", Help: "Requests answered 503 because the database or Redis failed, by route.",
+	}, []string{"route"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authbroker_rate_limited_total", Help: "Requests refused with 429 by limit name.",
 	}, []string{"limit"})
@@ -79,8 +79,8 @@ func (m *Metrics) Refresh(outcome string) {
 	}
 }
 
-// StoreError counts a storage failure (auth.Observer).
-func (m *Metrics) StoreError(op string) { m.storeErr.WithLabelValues(op).Inc() }
+// StoreError counts a request that failed because a store did.
+func (m *Metrics) StoreError(route string) { m.storeErr.WithLabelValues(route).Inc() }
 
 // RateLimited counts a 429.
 func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
@@ -118,20 +118,3 @@ func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		return err
 	}
 }
-
-// Transport wraps an http.RoundTripper to time calls to provider.
-func (m *Metrics) Transport(provider string, base http.RoundTripper) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return roundTripper(func(r *http.Request) (*http.Response, error) {
-		start := time.Now()
-		resp, err := base.RoundTrip(r)
-		m.ProviderCall(provider, time.Since(start), err != nil || (resp != nil && resp.StatusCode >= 500))
-		return resp, err
-	})
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
