@@ -188,11 +188,7 @@ func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
 }
 
 func (a *API) adminLoginPage(c echo.Context) error {
-	var buttons []providerButton
-	q := url.Values{"return_to": {a.Config.BaseURL + "/admin/callback"}}.Encode()
-	for _, p := range a.Providers.List() {
-		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: "/auth/" + p.Name() + "?" + q, Mark: providerMarks[p.Name()]})
-	}
+	buttons := a.providerButtons(url.Values{"return_to": {a.Config.BaseURL + "/admin/callback"}})
 	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": buttons})
 }
 

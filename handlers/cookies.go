@@ -79,7 +79,7 @@ func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		origin := r.Header.Get("Origin")
-		if r.Header.Get(csrfHeader) == "" || (origin != "" && origin != baseOrigin(a.Config.BaseURL) && !a.Auth.ReturnPolicy().AllowedOrigin(origin)) {
+		if r.Header.Get(csrfHeader) == "" || (origin != "" && origin != a.origin && !a.Auth.ReturnPolicy().AllowedOrigin(origin)) {
 			return c.JSON(http.StatusForbidden, oauthError{Error: "csrf_rejected", Description: "cookie-authenticated requests need the " + csrfHeader + " header from an allowed origin"})
 		}
 		return next(c)

@@ -28,14 +28,20 @@ func (a *API) loginPage(c echo.Context) error {
 	}
 	if rt := keep.Get("return_to"); rt != "" {
 		if _, ok := a.Auth.ReturnPolicy().Check(rt); !ok {
-			return auth.AsError(&auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "return_to is not an allowed return URL"})
+			return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "return_to is not an allowed return URL"}
 		}
 	}
+	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": a.providerButtons(keep)})
+}
+
+// providerButtons is one button per enabled provider, each starting a
+// login at /auth/{provider} with query.
+func (a *API) providerButtons(query url.Values) []providerButton {
 	var buttons []providerButton
 	for _, p := range a.Providers.List() {
 		href := "/auth/" + p.Name()
-		if len(keep) > 0 {
-			href += "?" + keep.Encode()
+		if len(query) > 0 {
+			href += "?" + query.Encode()
 		}
 		mark := providerMarks[p.Name()]
 		if mark == "" {
@@ -43,7 +49,7 @@ func (a *API) loginPage(c echo.Context) error {
 		}
 		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: href, Mark: mark})
 	}
-	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": buttons})
+	return buttons
 }
 
 // start is GET /auth/{provider}.

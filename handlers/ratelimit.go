@@ -52,8 +52,8 @@ func clientIP(c echo.Context) string { return c.RealIP() }
 // no secret (it is the sid claim of every access token), so keying by it
 // alone would let anyone who saw one exhaust that session's refreshes.
 func refreshKey(c echo.Context, rt string) string {
-	sid, _, err := token.ParseRefresh(rt)
-	if err != nil {
+	sid, ok := token.SessionOf(rt)
+	if !ok {
 		return ""
 	}
 	return c.RealIP() + "|" + sid

@@ -54,6 +54,8 @@ type Deps struct {
 type API struct {
 	Deps
 	cookies cookieNames
+	// origin is scheme://host of BASE_URL, computed once.
+	origin string
 	// Authn verifies the bearer token (header, or cookie in cookie mode).
 	Authn echo.MiddlewareFunc
 }
@@ -64,7 +66,7 @@ func New(d Deps) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
-	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL)}
+	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL), origin: baseOrigin(d.Config.BaseURL)}
 	e.HTTPErrorHandler = api.errorHandler
 
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{

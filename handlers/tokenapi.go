@@ -18,23 +18,26 @@ import (
 	"github.com/authbroker/authbroker/internal/ratelimit"
 )
 
-// tokenRequest is the union of the token API's parameters.
+// tokenRequest is the union of the token API's parameters. Anything else a
+// client sends (token_type_hint, client_id…) is ignored.
 type tokenRequest struct {
-	GrantType     string `json:"grant_type"`
-	Code          string `json:"code"`
-	CodeVerifier  string `json:"code_verifier"`
-	RefreshToken  string `json:"refresh_token"`
-	IDToken       string `json:"id_token"`
-	AccessToken   string `json:"access_token"`
-	Nonce         string `json:"nonce"`
-	Token         string `json:"token"`
-	TokenTypeHint string `json:"token_type_hint"`
-	Scope         string `json:"scope"`
-	All           string `json:"all"`
-	Force         string `json:"force"`
-	ReturnTo      string `json:"return_to"`
-	LinkResult    string `json:"link_result"`
+	GrantType, Code, CodeVerifier, RefreshToken string
+	IDToken, AccessToken, Nonce, Token          string
+	Scope, All, Force, ReturnTo, LinkResult     string
 }
+
+// fields maps each parameter name to where it goes: one table for JSON and
+// form bodies alike.
+func (r *tokenRequest) fields() map[string]*string {
+	return map[string]*string{
+		"grant_type": &r.GrantType, "code": &r.Code, "code_verifier": &r.CodeVerifier, "refresh_token": &r.RefreshToken,
+		"id_token": &r.IDToken, "access_token": &r.AccessToken, "nonce": &r.Nonce, "token": &r.Token,
+		"scope": &r.Scope, "all": &r.All, "force": &r.Force, "return_to": &r.ReturnTo, "link_result": &r.LinkResult,
+	}
+}
+
+// boolParams may be sent as JSON booleans.
+var boolParams = map[string]bool{"all": true, "force": true}
 
 var errBadBody = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object or a form of string parameters"}
 
@@ -43,6 +46,7 @@ var errBadBody = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInval
 // URLs end up in logs. Repeated form parameters are refused (RFC 6749 §3.2).
 func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 	var r tokenRequest
+	fields := r.fields()
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil && len(body) == 0 {
 		return r, nil
@@ -58,12 +62,6 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 		if err := json.Unmarshal(body, &raw); err != nil {
 			return r, errBadBody
 		}
-		fields := map[string]*string{
-			"grant_type": &r.GrantType, "code": &r.Code, "code_verifier": &r.CodeVerifier, "refresh_token": &r.RefreshToken,
-			"id_token": &r.IDToken, "access_token": &r.AccessToken, "nonce": &r.Nonce, "token": &r.Token,
-			"token_type_hint": &r.TokenTypeHint, "scope": &r.Scope, "all": &r.All, "force": &r.Force, "return_to": &r.ReturnTo,
-			"link_result": &r.LinkResult,
-		}
 		for k, v := range raw {
 			dst, ok := fields[k]
 			if !ok {
@@ -73,7 +71,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 			case string:
 				*dst = t
 			case bool:
-				if k != "all" && k != "force" {
+				if !boolParams[k] {
 					return r, errBadBody
 				}
 				if t {
@@ -94,13 +92,9 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 			if len(v) > 1 {
 				return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "parameter " + k + " is repeated"}
 			}
-		}
-		r = tokenRequest{
-			GrantType: vals.Get("grant_type"), Code: vals.Get("code"), CodeVerifier: vals.Get("code_verifier"),
-			RefreshToken: vals.Get("refresh_token"), IDToken: vals.Get("id_token"), AccessToken: vals.Get("access_token"),
-			Nonce: vals.Get("nonce"), Token: vals.Get("token"), TokenTypeHint: vals.Get("token_type_hint"),
-			Scope: vals.Get("scope"), All: vals.Get("all"), Force: vals.Get("force"), ReturnTo: vals.Get("return_to"),
-			LinkResult: vals.Get("link_result"),
+			if dst, ok := fields[k]; ok {
+				*dst = v[0]
+			}
 		}
 		return r, nil
 	default:
@@ -221,7 +215,7 @@ func (a *API) revoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Auth.Revoke(c.Request().Context(), req.Token, req.TokenTypeHint); err != nil {
+	if err := a.Auth.Revoke(c.Request().Context(), req.Token); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusOK)

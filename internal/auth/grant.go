@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers"
@@ -60,10 +58,6 @@ func (s *Service) Redeem(ctx context.Context, code, verifier, userAgent, ip stri
 	}
 	if err != nil {
 		return TokenResponse{}, unavailable("take code", err)
-	}
-	// Link codes share the store but are never login codes.
-	if strings.Contains(c.Provider, ":") {
-		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
 	}
 	// A verifier with a code issued without a challenge means the code was
 	// not started by this client: an injected code (RFC 9700 §4.5, PKCE
@@ -201,9 +195,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, ip string) (TokenRe
 		return TokenResponse{}, unavailable("get member", err)
 	}
 	if err != nil || m.Status != store.StatusActive {
-		// Disabled or deleted since the session began: end it for good.
-		_, _ = s.d.Sessions.RevokeSession(ctx, sid)
-		_ = s.deny(ctx, sid)
+		// Disabled or deleted since the session began: end it for good
+		// (best effort: the refusal stands either way).
+		_ = s.endSession(ctx, sid)
 		return TokenResponse{}, errInvalidGrant("the account is disabled", nil)
 	}
 	return s.pair(m, res.Session, next, now)
@@ -260,21 +254,11 @@ func (s *Service) NativeLogin(ctx context.Context, r NativeRequest) (TokenRespon
 		}
 		return TokenResponse{}, providerFailure(p, err)
 	}
-	pr, err := s.d.Members.OAuth2Process(ctx, profile)
+	m, revokeOthers, err := s.admit(ctx, p.Name(), profile, r.Force)
 	if err != nil {
-		if errors.Is(err, member.ErrDisabled) {
-			s.obs.Login(r.Provider, "disabled")
-			return TokenResponse{}, newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled", err)
-		}
-		return TokenResponse{}, unavailable("oauth2Process", err)
-	}
-	revokeOthers, err := s.applySessionPolicy(ctx, pr.Member.ID, r.Force)
-	if err != nil {
-		s.obs.Login(r.Provider, "already_signed_in")
 		return TokenResponse{}, err
 	}
-	s.obs.Login(r.Provider, "success")
-	return s.createSession(ctx, pr.Member, p.Name(), r.UserAgent, r.IP, revokeOthers)
+	return s.createSession(ctx, m, p.Name(), r.UserAgent, r.IP, revokeOthers)
 }
 
 func truncate(s string, n int) string {

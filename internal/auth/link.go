@@ -24,6 +24,10 @@ import (
 //
 // Linking in step 2 directly would let anyone send a victim through their
 // own link URL and attach the victim's provider account to their member.
+//
+// Link codes and parked results live in the one-time code store under
+// their own key namespaces (the prefix goes into the hashed key), so a
+// link code can never be redeemed as a login code or the other way round.
 const (
 	linkPrefix    = "link:"
 	pendingPrefix = "linked:"
@@ -40,7 +44,7 @@ func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, retur
 		return "", errInvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
-	if err := s.d.Codes.PutCode(ctx, lookupKey(code), store.Code{MemberID: c.Subject, Provider: linkPrefix + provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
+	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.Subject, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
 		return "", unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
@@ -49,8 +53,8 @@ func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, retur
 
 // TakeLinkCode redeems a link code for provider, returning the member id.
 func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (string, error) {
-	c, err := s.d.Codes.TakeCode(ctx, lookupKey(code))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != linkPrefix+provider) {
+	c, err := s.d.Codes.TakeCode(ctx, lookupKey(linkPrefix+code))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != provider) {
 		return "", errInvalidRequest("the link request has expired or was already used")
 	}
 	if err != nil {
@@ -73,8 +77,8 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 		return FinishResult{}, AsError(err)
 	}
 	result := randomToken(32)
-	c := store.Code{MemberID: st.LinkMemberID, Provider: pendingPrefix + p.Name(), Profile: raw, CreatedAt: s.d.Now().UTC()}
-	if err := s.d.Codes.PutCode(ctx, lookupKey(result), c, s.d.Config.CodeTTL); err != nil {
+	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, CreatedAt: s.d.Now().UTC()}
+	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Config.CodeTTL); err != nil {
 		return FinishResult{}, unavailable("store pending link", err)
 	}
 	s.obs.Login(p.Name(), "link_pending")
@@ -87,8 +91,8 @@ func (s *Service) CompleteLink(ctx context.Context, c *bearer.Claims, result str
 	if result == "" || len(result) > 256 {
 		return store.Identity{}, errInvalidRequest("link_result is required")
 	}
-	pending, err := s.d.Codes.TakeCode(ctx, lookupKey(result))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(pending.Provider) <= len(pendingPrefix)) || (err == nil && pending.Provider[:len(pendingPrefix)] != pendingPrefix) {
+	pending, err := s.d.Codes.TakeCode(ctx, lookupKey(pendingPrefix+result))
+	if errors.Is(err, store.ErrNotFound) {
 		return store.Identity{}, errInvalidGrant("the link result is invalid, expired or already used", nil)
 	}
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"net/url"
 
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/store"
@@ -184,23 +183,15 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		return s.pendLink(ctx, st, p, profile, returnTo)
 	}
 
-	pr, err := s.d.Members.OAuth2Process(ctx, profile)
+	m, revokeOthers, err := s.admit(ctx, p.Name(), profile, st.Force)
 	if err != nil {
-		return FinishResult{}, s.processFailure(ctx, r.Provider, returnTo, err)
-	}
-	m := pr.Member
-
-	revokeOthers, err := s.applySessionPolicy(ctx, m.ID, st.Force)
-	if err != nil {
-		s.obs.Login(r.Provider, "already_signed_in")
 		e := AsError(err)
+		// The app can offer "sign in here anyway" (force=true).
 		if returnTo != nil && e.Code == CodeAlreadySignedIn {
 			return FinishResult{Redirect: withParams(returnTo, "error", e.Code, "error_description", e.Description), Provider: p.Name(), Member: m}, nil
 		}
 		return FinishResult{}, e
 	}
-	s.log.InfoContext(ctx, "login.succeeded", "provider", p.Name(), "member_id", m.ID, "created", pr.Created, "linked", pr.Linked)
-	s.obs.Login(r.Provider, "success")
 
 	res := FinishResult{Member: m, Provider: p.Name()}
 	switch {
@@ -224,15 +215,28 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	return res, nil
 }
 
-// processFailure maps an oauth2Process error for the browser.
-func (s *Service) processFailure(ctx context.Context, provider string, returnTo *url.URL, err error) error {
-	if errors.Is(err, member.ErrDisabled) {
+// admit is what every sign-in does once a provider has vouched for
+// profile, in the browser flow and on the native path alike: oauth2Process,
+// then SESSION_POLICY. It counts the outcome and returns the member and
+// whether the member's other sessions must end.
+func (s *Service) admit(ctx context.Context, provider string, profile providers.Profile, force bool) (store.Member, bool, error) {
+	pr, err := s.d.Members.OAuth2Process(ctx, profile)
+	switch {
+	case errors.Is(err, member.ErrDisabled):
 		s.obs.Login(provider, "disabled")
-		return newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
+		return store.Member{}, false, newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
+	case err != nil:
+		s.obs.Login(provider, "error")
+		return store.Member{}, false, unavailable("oauth2Process", err)
 	}
-	s.obs.Login(provider, "error")
-	s.log.ErrorContext(ctx, "login.process_failed", "provider", provider, "error", err.Error())
-	return unavailable("oauth2Process", err)
+	revokeOthers, err := s.applySessionPolicy(ctx, pr.Member.ID, force)
+	if err != nil {
+		s.obs.Login(provider, "already_signed_in")
+		return pr.Member, false, err
+	}
+	s.log.InfoContext(ctx, "login.succeeded", "provider", provider, "member_id", pr.Member.ID, "created", pr.Created, "linked", pr.Linked)
+	s.obs.Login(provider, "success")
+	return pr.Member, revokeOthers, nil
 }
 
 // providerFailure turns a provider error into a page-safe error: the

@@ -3,6 +3,7 @@ package auth
 import (
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -12,6 +13,7 @@ import (
 // matching, no open redirector). It also yields the CORS origins.
 type ReturnPolicy struct {
 	allowed []*url.URL
+	origins []string
 }
 
 // NewReturnPolicy parses the configured entries (validated by config).
@@ -26,32 +28,19 @@ func NewReturnPolicy(entries []string) ReturnPolicy {
 			u.Path = "/"
 		}
 		p.allowed = append(p.allowed, u)
+		if o := u.Scheme + "://" + strings.ToLower(u.Host); !slices.Contains(p.origins, o) {
+			p.origins = append(p.origins, o)
+		}
 	}
 	return p
 }
 
 // Origins returns the distinct origins of the allowed URLs.
-func (p ReturnPolicy) Origins() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, u := range p.allowed {
-		o := u.Scheme + "://" + strings.ToLower(u.Host)
-		if !seen[o] {
-			seen[o] = true
-			out = append(out, o)
-		}
-	}
-	return out
-}
+func (p ReturnPolicy) Origins() []string { return slices.Clone(p.origins) }
 
 // AllowedOrigin reports whether origin (scheme://host[:port]) is one of Origins.
 func (p ReturnPolicy) AllowedOrigin(origin string) bool {
-	for _, o := range p.Origins() {
-		if o == strings.ToLower(origin) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p.origins, strings.ToLower(origin))
 }
 
 // Check returns the parsed return URL when raw is allowed.

@@ -34,6 +34,15 @@ func (s *Service) deny(ctx context.Context, sids ...string) error {
 	return nil
 }
 
+// endSession deletes one session (already gone is fine: the outcome is the
+// same) and denies its access tokens.
+func (s *Service) endSession(ctx context.Context, sid string) error {
+	if _, err := s.d.Sessions.RevokeSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return unavailable("revoke session", err)
+	}
+	return s.deny(ctx, sid)
+}
+
 // revokeMember ends every session of memberID except keep.
 func (s *Service) revokeMember(ctx context.Context, memberID, keep string) error {
 	gone, err := s.d.Sessions.RevokeMemberSessions(ctx, memberID, keep)
@@ -70,10 +79,7 @@ const (
 func (s *Service) Logout(ctx context.Context, c *bearer.Claims, scope string) error {
 	switch scope {
 	case "", ScopeLocal:
-		if _, err := s.d.Sessions.RevokeSession(ctx, c.SessionID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return unavailable("revoke session", err)
-		}
-		err := s.deny(ctx, c.SessionID)
+		err := s.endSession(ctx, c.SessionID)
 		if err == nil {
 			s.log.InfoContext(ctx, "session.logout", "member_id", c.Subject, "session_id", c.SessionID, "scope", ScopeLocal)
 		}
@@ -116,10 +122,7 @@ func (s *Service) EndSession(ctx context.Context, memberID, sid string) error {
 	if err != nil {
 		return unavailable("get session", err)
 	}
-	if _, err := s.d.Sessions.RevokeSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return unavailable("revoke session", err)
-	}
-	return s.deny(ctx, sid)
+	return s.endSession(ctx, sid)
 }
 
 // MeView is GET /auth/me.
@@ -165,44 +168,34 @@ func (s *Service) Unlink(ctx context.Context, c *bearer.Claims, provider, subjec
 }
 
 // Revoke implements RFC 7009: a refresh token ends its session, an access
-// token denies its session; anything else is ignored (the endpoint answers
-// 200 either way, §2.2).
-func (s *Service) Revoke(ctx context.Context, tok, hint string) error {
+// token ends its session too; anything else is ignored (the endpoint
+// answers 200 either way, §2.2). token_type_hint is not needed: the two
+// kinds cannot be mistaken for each other, so both are simply tried (§2.1).
+func (s *Service) Revoke(ctx context.Context, tok string) error {
 	if tok == "" {
 		return errInvalidRequest("token is required")
 	}
-	// The hint only orders the search (RFC 7009 §2.1); the two token kinds
-	// cannot be mistaken for each other, so both are tried.
-	_ = hint
-	{
-		if sid, hash, err := token.ParseRefresh(tok); err == nil {
-			// Proving possession without a "check" primitive: rotate to a
-			// throwaway hash. Success means tok was this session's refresh
-			// token; either way the chain is dead afterwards.
-			_, err := s.d.Sessions.RotateRefresh(ctx, store.Rotation{
-				SessionID: sid, Presented: hash, Next: token.Hash(randomToken(32)), Sealed: nil,
-				Now: s.d.Now().UTC(), Grace: s.d.Config.RefreshReuseGrace,
-			})
-			switch {
-			case err == nil:
-				if _, err := s.d.Sessions.RevokeSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return unavailable("revoke session", err)
-				}
-				return s.deny(ctx, sid)
-			case errors.Is(err, store.ErrReused):
-				return s.deny(ctx, sid)
-			case errors.Is(err, store.ErrNotFound):
-				return nil
-			default:
-				return unavailable("revoke", err)
-			}
+	if sid, hash, err := token.ParseRefresh(tok); err == nil {
+		// Proving possession without a "check" primitive: rotate to a
+		// throwaway hash. Success means tok was this session's refresh
+		// token; either way the chain is dead afterwards.
+		_, err := s.d.Sessions.RotateRefresh(ctx, store.Rotation{
+			SessionID: sid, Presented: hash, Next: token.Hash(randomToken(32)),
+			Now: s.d.Now().UTC(), Grace: s.d.Config.RefreshReuseGrace,
+		})
+		switch {
+		case err == nil:
+			return s.endSession(ctx, sid)
+		case errors.Is(err, store.ErrReused):
+			return s.deny(ctx, sid) // the store already deleted it
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		default:
+			return unavailable("revoke", err)
 		}
 	}
 	if c, err := s.d.Verifier.Verify(ctx, tok); err == nil {
-		if _, err := s.d.Sessions.RevokeSession(ctx, c.SessionID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return unavailable("revoke session", err)
-		}
-		return s.deny(ctx, c.SessionID)
+		return s.endSession(ctx, c.SessionID)
 	}
 	return nil
 }

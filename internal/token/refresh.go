@@ -58,17 +58,25 @@ func NewRefresh(sid string) (tok string, hash []byte) {
 // It reveals nothing about whether the token is live: that is the store's
 // decision. Errors are ErrMalformed.
 func ParseRefresh(tok string) (sid string, hash []byte, err error) {
-	if len(tok) != refreshLen || tok[sessionIDLen] != '.' {
+	sid, ok := SessionOf(tok)
+	if !ok {
 		return "", nil, ErrMalformed
 	}
-	sid, secret := tok[:sessionIDLen], tok[sessionIDLen+1:]
-	if !validSessionID(sid) {
-		return "", nil, ErrMalformed
-	}
-	if b, err := strictB64(secret); err != nil || len(b) != refreshBytes {
+	if b, err := strictB64(tok[sessionIDLen+1:]); err != nil || len(b) != refreshBytes {
 		return "", nil, ErrMalformed
 	}
 	return sid, Hash(tok), nil
+}
+
+// SessionOf returns the session id a refresh token names, checking only the
+// token's layout: no secret decoding, no hash. It says nothing about the
+// token being valid; it is for keying work (a rate limit) that happens
+// before ParseRefresh and the store decide.
+func SessionOf(tok string) (string, bool) {
+	if len(tok) != refreshLen || tok[sessionIDLen] != '.' || !validSessionID(tok[:sessionIDLen]) {
+		return "", false
+	}
+	return tok[:sessionIDLen], true
 }
 
 // Hash is the SHA-256 of a refresh token. A plain hash suffices: the token

@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authbroker/authbroker/internal/token"
+)
+
+// TestCookieNames: on https every cookie a sibling subdomain could toss is
+// __Host- (pinned to our host, path /); the refresh cookie is path /auth, so
+// __Secure-; on http://localhost the names are plain (prefixes need Secure).
+func TestCookieNames(t *testing.T) {
+	secure := newCookieNames("https://auth.example.com")
+	if !secure.secure || secure.binding != "__Host-ab_login" || secure.access != "__Host-ab_access" || secure.refresh != "__Secure-ab_refresh" {
+		t.Fatalf("https names: %+v", secure)
+	}
+	for _, c := range []*http.Cookie{secure.cookie(secure.binding, "v", "/", 60), secure.cookie(secure.access, "v", "/", 60)} {
+		if !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("__Host- cookie %s not valid as such: %+v", c.Name, c)
+		}
+	}
+	a := &API{cookies: secure}
+	if got := a.adminCookie(adminCSRFCookie, "v", 60); got.Name != "__Host-ab_admin_csrf" || got.Path != "/" || !got.Secure || got.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("admin CSRF cookie on https: %+v", got)
+	}
+	plain := newCookieNames("http://localhost:8080")
+	if plain.secure || strings.HasPrefix(plain.binding, "__") || strings.HasPrefix(plain.access, "__") {
+		t.Fatalf("http names: %+v", plain)
+	}
+}
+
+// TestRefreshKey: the per-session refresh limit is keyed by client IP and
+// session, so someone who knows a session id (it is in every access token)
+// cannot use up that session's refreshes from elsewhere.
+func TestRefreshKey(t *testing.T) {
+	sid := token.NewSessionID()
+	rt, _ := token.NewRefresh(sid)
+	e := echo.New()
+	e.IPExtractor = echo.ExtractIPDirect()
+	key := func(ip string) string {
+		req := httptest.NewRequest(http.MethodPost, "/auth/token", nil)
+		req.RemoteAddr = ip + ":1234"
+		return refreshKey(e.NewContext(req, httptest.NewRecorder()), rt)
+	}
+	if a, b := key("192.0.2.1"), key("198.51.100.7"); a == b || !strings.HasSuffix(a, "|"+sid) {
+		t.Fatalf("keys %q and %q", a, b)
+	}
+	if k := refreshKey(e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), httptest.NewRecorder()), "garbage"); k != "" {
+		t.Fatalf("malformed token keyed as %q", k)
+	}
+}
