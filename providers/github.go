@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,13 +111,15 @@ func (g *GitHub) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 }
 
 // ProfileFromAccessToken serves the native path: the token must belong to
-// our OAuth app (when we have a secret to ask with), then the profile is
-// read as after a login.
+// our OAuth app, then the profile is read as after a login. Without a
+// secret "Check a token" cannot be asked, and a token issued to any other
+// app would pass: refuse rather than skip the check.
 func (g *GitHub) ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error) {
-	if g.cfg.ClientSecret != "" {
-		if err := g.checkToken(ctx, accessToken); err != nil {
-			return Profile{}, err
-		}
+	if g.cfg.ClientSecret == "" {
+		return Profile{}, fmt.Errorf("github: cannot check the token's app without GITHUB_CLIENT_SECRET: %w", ErrInvalidToken)
+	}
+	if err := g.checkToken(ctx, accessToken); err != nil {
+		return Profile{}, err
 	}
 	return g.profile(ctx, accessToken)
 }

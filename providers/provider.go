@@ -62,8 +62,8 @@ type Provider interface {
 }
 
 // IDTokenVerifier is implemented by OIDC providers: the native-app path
-// (POST /auth/{provider}/token with id_token). nonce may be empty, in which
-// case the token must carry none either or the caller accepts any.
+// (POST /auth/{provider}/token with id_token). When nonce is empty the
+// token's nonce is not checked (the native path allows it; see SECURITY.md).
 type IDTokenVerifier interface {
 	VerifyIDToken(ctx context.Context, rawIDToken, nonce string) (Profile, error)
 }

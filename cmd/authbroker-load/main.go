@@ -37,7 +37,7 @@ func main() {
 	sessions := flag.Int("sessions", 50, "sessions to sign in before measuring")
 	conc := flag.Int("concurrency", 16, "concurrent clients")
 	dur := flag.Duration("duration", 10*time.Second, "measuring time per scenario")
-	redisURL := flag.String("redis", "", "the broker's Redis: also count Redis commands per refresh (INFO commandstats)")
+	redisURL := flag.String("redis", "", "the broker's Redis: also count Redis commands per refresh (with MONITOR)")
 	flag.Parse()
 	if err := run(*base, *sessions, *conc, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "authbroker-load:", err)
@@ -237,8 +237,6 @@ func countRedis(base, redisURL string, n int) error {
 	if err != nil {
 		return err
 	}
-	rc := redis.NewClient(opt)
-	defer rc.Close()
 	p, err := login(base, "redis-count@example.com")
 	if err != nil {
 		return err

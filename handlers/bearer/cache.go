@@ -14,7 +14,9 @@ import (
 // leeway) and the Revoked hook on every call, so revocation and expiry
 // apply exactly as without the cache. Entries live at most MaxAge, so a key
 // withdrawn from the key source stops being honoured within that time.
-// Expired or failed tokens are never cached.
+// Expired or failed tokens are never cached. Entries are keyed by the token
+// alone: give each Verifier its own Cache (a cache shared by verifiers with
+// different issuers or audiences would let one accept the other's tokens).
 type Cache struct {
 	mu      sync.RWMutex
 	entries map[string]cacheEntry

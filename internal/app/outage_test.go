@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/authbroker/authbroker/internal/testenv"
 )
 
 // ownRedis starts a private redis-server on a free loopback port (this
@@ -16,10 +17,7 @@ func ownRedis(t *testing.T, port int) *exec.Cmd {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is required under CI=true")
-		}
-		t.Skip("redis-server not installed")
+		testenv.Require(t, "redis-server not installed")
 	}
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {

@@ -75,16 +75,19 @@ func TestSessionPolicies(t *testing.T) {
 			t.Fatalf("sessions: %d %+v", st, out)
 		}
 		var other string
+		current := 0
 		for _, s := range out.Sessions {
 			if s.IP == "" || s.UserAgent == "" {
 				t.Fatalf("session without device info: %+v", s)
 			}
-			if !s.Current {
+			if s.Current {
+				current++
+			} else {
 				other = s.ID
 			}
 		}
-		if other == "" {
-			t.Fatal("no current session marked")
+		if current != 1 {
+			t.Fatalf("%d sessions marked current, want exactly 1", current)
 		}
 		if st, _, _ := doJSON(t, "DELETE", b.URL+"/auth/sessions/"+other, a.AccessToken, ""); st != http.StatusNoContent {
 			t.Fatalf("delete other session: %d", st)

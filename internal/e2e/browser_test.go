@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/testenv"
 	"github.com/authbroker/authbroker/providers/providertest"
 )
@@ -310,8 +311,8 @@ type stack struct {
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	gh := providertest.NewGitHub(t)
-	spaLn, spaOrigin := listen(t)
-	brokerLn, _ := listen(t)
+	spaLn, spaOrigin := apptest.Listen(t)
+	brokerLn, _ := apptest.Listen(t)
 	user := gh.User()
 	user.Picture = spaOrigin + "/avatar.svg" // nothing on the page may leave 127.0.0.1
 	gh.SetUser(user)
@@ -363,7 +364,7 @@ func chromium(t *testing.T) string {
 		path = "/usr/bin/chromium"
 	}
 	if _, err := exec.LookPath(path); err != nil {
-		required(t, "Chromium not found at %s ($AUTHBROKER_CHROMIUM): %v", path, err)
+		testenv.Require(t, "Chromium not found at %s ($AUTHBROKER_CHROMIUM): %v", path, err)
 	}
 	return path
 }

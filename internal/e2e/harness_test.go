@@ -16,7 +16,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,28 +28,6 @@ import (
 	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/config"
 )
-
-// required skips the test locally and fails it under CI=true, where a
-// missing tool must never turn into a green run that tested nothing.
-func required(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (required under CI=true; scripts/test installs it)", msg)
-	}
-	t.Skipf("%s (scripts/test installs it)", msg)
-}
-
-// listen reserves a loopback port, so a server's URL is known before the
-// server (or another one that needs its URL) is built.
-func listen(t *testing.T) (net.Listener, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	return ln, "http://" + ln.Addr().String()
-}
 
 // serve starts h on a listener from listen and stops it at the end of the test.
 func serve(t *testing.T, ln net.Listener, h http.Handler) {
@@ -170,7 +147,7 @@ func startResourceServer(t *testing.T, b *broker, appOrigin, introspectSecret st
 	}
 	rs := &resourceServer{Verifier: v}
 	h := api.Handler(opts)
-	ln, u := listen(t)
+	ln, u := apptest.Listen(t)
 	rs.URL = u
 	serve(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {

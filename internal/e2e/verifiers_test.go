@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/internal/testenv"
 )
 
 // Independent verifiers: libraries that share no code with the broker must
@@ -33,7 +36,7 @@ func TestJoseVerifiesAccessTokens(t *testing.T) {
 	node := nodeWithJose(t)
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {
-			ln, _ := listen(t)
+			ln, _ := apptest.Listen(t)
 			b := startBroker(t, ln, "JWT_ALG="+alg, "DEV_LOGIN=true", "ALLOWED_RETURN_URLS="+testReturnTo)
 			tr := signInDev(t, b, testReturnTo, "ada@example.com")
 
@@ -80,7 +83,7 @@ func TestJoseVerifiesAccessTokens(t *testing.T) {
 func TestOIDCLibraryAcceptsDiscoveryAndKeys(t *testing.T) {
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {
-			ln, _ := listen(t)
+			ln, _ := apptest.Listen(t)
 			b := startBroker(t, ln, "JWT_ALG="+alg, "DEV_LOGIN=true", "ALLOWED_RETURN_URLS="+testReturnTo)
 			tr := signInDev(t, b, testReturnTo, "ada@example.com")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -137,10 +140,10 @@ func nodeWithJose(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		required(t, "node not found: %v", err)
+		testenv.Require(t, "node not found: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join("jose", "node_modules", "jose", "package.json")); err != nil {
-		required(t, "the jose module is not installed (cd internal/e2e/jose && npm ci): %v", err)
+		testenv.Require(t, "the jose module is not installed (cd internal/e2e/jose && npm ci): %v", err)
 	}
 	return node
 }

@@ -213,6 +213,11 @@ type Session struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
+// MinHashLen is the shortest refresh-token hash a Sessions backend accepts
+// (services pass SHA-256, 32 bytes). Backends remember an 8-byte prefix of
+// every retired hash; a shorter hash would misalign that history.
+const MinHashLen = 8
+
 // Rotation asks a Sessions backend to rotate a session's refresh token.
 //
 // The refresh token itself never reaches the store: Presented and Next are
@@ -244,7 +249,10 @@ type Rotated struct {
 // Sessions stores sessions and their refresh-token state.
 type Sessions interface {
 	// CreateSession stores s with the hash of its first refresh token; the
-	// session expires at s.ExpiresAt.
+	// session expires at s.ExpiresAt. Times are stored as given (the caller
+	// sets them). An id already in use is ErrConflict and leaves the
+	// existing session untouched; a hash shorter than MinHashLen is refused
+	// with a plain error.
 	CreateSession(ctx context.Context, s Session, refreshHash []byte) error
 	// RotateRefresh is the whole refresh decision in one atomic step (one
 	// round trip on Redis):
@@ -261,7 +269,9 @@ type Sessions interface {
 	//     the session is untouched (garbage must not let anyone who knows a
 	//     session id end it).
 	// Of many concurrent calls with the current token exactly one rotates;
-	// the others are graced.
+	// the others are graced. Now is required: expiry and grace are judged by
+	// it, never by the backend's clock. A Next shorter than MinHashLen is
+	// refused with a plain error and nothing changes.
 	RotateRefresh(ctx context.Context, r Rotation) (Rotated, error)
 	// GetSession returns a live session or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)

@@ -37,10 +37,19 @@ func redisBaseURL() string {
 
 func unavailable(t testing.TB, what string, err error) {
 	t.Helper()
+	Require(t, "%s unreachable: %v", what, err)
+}
+
+// Require is the one rule for a missing dependency (a server, Chromium,
+// node): the test fails under CI=true and is skipped with the reason
+// otherwise. scripts/test installs or starts everything a test requires.
+func Require(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required under CI=true but unreachable: %v", what, err)
+		t.Fatalf("%s (required under CI=true; scripts/test provides it)", msg)
 	}
-	t.Skipf("%s unreachable (run scripts/test to start one): %v", what, err)
+	t.Skipf("%s (scripts/test provides it)", msg)
 }
 
 // RandomName returns a short random lowercase hex name with prefix.

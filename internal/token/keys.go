@@ -122,8 +122,15 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 		}
 	}
 	if cfg.Production() && alg == bearer.HS256 {
+		// Verify-only secrets (rotation) accept tokens too: a short one could
+		// be brute-forced into minting tokens, so the rule covers them all.
 		if s, _ := ks.signer.([]byte); len(s) < minProdSecret {
 			return nil, errors.New("HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
+		}
+		for _, k := range ks.verify {
+			if s, ok := k.Key.([]byte); ok && len(s) < minProdSecret {
+				return nil, errors.New("HS256 verification secret shorter than 32 bytes in JWT_KEY_FILE; refused when APP_ENV=production")
+			}
 		}
 	}
 	return ks, nil

@@ -100,6 +100,7 @@ func TestLoadKeysConfiguration(t *testing.T) {
 	shortSecret := write("short.key", []byte("too-short\n"))
 	goodSecret := write("good.key", genPEM(t, bearer.HS256))
 	strong := strings.Repeat("s", 32)
+	shortVerifyOnly := write("rotated.key", []byte(strong+"\nold-short\n"))
 
 	tests := []struct {
 		name    string
@@ -110,6 +111,7 @@ func TestLoadKeysConfiguration(t *testing.T) {
 		{name: "production without a key file refused", cfg: config.Config{AppEnv: "production", JWTAlg: "ES256", DataDir: dir}, wantErr: "JWT_KEY_FILE"},
 		{name: "production HS256 without a secret refused", cfg: config.Config{AppEnv: "production", JWTAlg: "HS256", DataDir: dir}, wantErr: "JWT_SECRET"},
 		{name: "production HS256 short secret file refused", cfg: config.Config{AppEnv: "production", JWTAlg: "HS256", JWTKeyFile: shortSecret}, wantErr: "32 bytes"},
+		{name: "production HS256 short verify-only secret refused", cfg: config.Config{AppEnv: "production", JWTAlg: "HS256", JWTKeyFile: shortVerifyOnly}, wantErr: "32 bytes"},
 		{name: "production HS256 strong secret file accepted", cfg: config.Config{AppEnv: "production", JWTAlg: "HS256", JWTKeyFile: goodSecret}, alg: "HS256"},
 		{name: "production HS256 JWT_SECRET accepted", cfg: config.Config{AppEnv: "production", JWTAlg: "HS256", JWTSecret: strong}, alg: "HS256"},
 		{name: "HS256 with both secret and file refused", cfg: config.Config{JWTAlg: "HS256", JWTSecret: strong, JWTKeyFile: goodSecret}, wantErr: "both"},

@@ -51,6 +51,8 @@ func NewVerifier(brokerURL, audience string, client *http.Client) *bearer.Verifi
 		Keys:     bearer.NewJWKS(brokerURL+"/.well-known/jwks.json", client),
 		Issuer:   brokerURL,
 		Audience: audience,
+		// Each token's signature is checked once; expiry on every request.
+		Cache: bearer.NewCache(10_000, time.Minute),
 	}
 }
 
@@ -132,7 +134,12 @@ var errUnavailable = errors.New("introspection unavailable")
 // (503) when the broker cannot answer.
 func (in *Introspection) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		raw := strings.TrimSpace(strings.TrimPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer"))
+		// RFC 6750 §2.1 / RFC 9110 §11.1: the scheme is case-insensitive.
+		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			raw = ""
+		}
+		raw = strings.TrimSpace(raw)
 		active, err := in.Active(c.Request().Context(), raw)
 		if err != nil {
 			c.Logger().Errorf("introspect: %v", err)

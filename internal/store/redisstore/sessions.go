@@ -45,10 +45,15 @@ const (
 // stays in Redis.
 var sessionFields = []string{fMember, fProvider, fUA, fIP, fCreated, fUsed, fExp}
 
-// minHashLen is the shortest refresh hash a session accepts: rotate.lua
-// keeps the first 8 bytes of every retired hash in 8-byte slots, so a
-// shorter one could not fill its slot. Services pass SHA-256 digests.
-const minHashLen = 8
+// createScript writes a new session hash (and clears any stale history
+// ring) unless the id is taken: one round trip, both keys in the session's
+// slot. ARGV: expiry (ms), then field/value pairs.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`)
 
 // CreateSession writes the session hash with its first refresh hash, expiring
 // at s.ExpiresAt, then adds it to the member's index. It deletes any history
@@ -62,21 +67,19 @@ const minHashLen = 8
 // the index that RevokeMemberSessions relies on.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHash []byte) error {
 	op := "create session " + sess.ID
-	if len(refreshHash) < minHashLen {
-		return fmt.Errorf("redis: %s: refresh hash shorter than %d bytes", op, minHashLen)
+	if len(refreshHash) < store.MinHashLen {
+		return fmt.Errorf("redis: %s: refresh hash shorter than %d bytes", op, store.MinHashLen)
 	}
 	sk := s.sessionKey(sess.ID)
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, sk, s.historyKey(sess.ID))
-		p.HSet(ctx, sk,
-			fMember, sess.MemberID, fProvider, sess.Provider, fUA, sess.UserAgent, fIP, sess.IP,
-			fCreated, ms(sess.CreatedAt), fUsed, ms(sess.LastUsedAt), fExp, ms(sess.ExpiresAt),
-			fCur, refreshHash)
-		p.PExpireAt(ctx, sk, sess.ExpiresAt)
-		return nil
-	})
+	created, err := createScript.Run(ctx, s.c, []string{sk, s.historyKey(sess.ID)}, ms(sess.ExpiresAt),
+		fMember, sess.MemberID, fProvider, sess.Provider, fUA, sess.UserAgent, fIP, sess.IP,
+		fCreated, ms(sess.CreatedAt), fUsed, ms(sess.LastUsedAt), fExp, ms(sess.ExpiresAt),
+		fCur, refreshHash).Int()
 	if err != nil {
 		return wrap(op, err)
+	}
+	if created == 0 {
+		return fmt.Errorf("%s: %w", op, store.ErrConflict)
 	}
 
 	// The index lives as long as the member's longest session: NX sets the
@@ -103,8 +106,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 // rotation made for a revocation has no client.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
 	op := "rotate refresh of session " + r.SessionID
-	if len(r.Presented) == 0 || len(r.Next) < minHashLen {
-		return store.Rotated{}, fmt.Errorf("redis: %s: empty presented hash or next hash shorter than %d bytes", op, minHashLen)
+	if len(r.Presented) == 0 || len(r.Next) < store.MinHashLen {
+		return store.Rotated{}, fmt.Errorf("redis: %s: empty presented hash or next hash shorter than %d bytes", op, store.MinHashLen)
 	}
 	res, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(r.SessionID), s.historyKey(r.SessionID)},
 		r.Presented, r.Next, r.Sealed, ms(r.Now), max(r.Grace.Milliseconds(), 0), r.IP).Slice()
@@ -117,7 +120,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		return store.Rotated{}, fmt.Errorf("%s: %w", op, store.ErrReused)
 	case (outcome == "rotated" || outcome == "graced") && len(res) == 9:
 	default:
-		return store.Rotated{}, fmt.Errorf("redis: %s: unexpected script reply %v", op, res)
+		// Only the shape: the reply holds session data and a sealed token.
+		return store.Rotated{}, fmt.Errorf("redis: %s: unexpected script reply (outcome %q, %d values)", op, outcome, len(res))
 	}
 	sess, ok, err := decodeSession(r.SessionID, res[1:8])
 	if err == nil && !ok {

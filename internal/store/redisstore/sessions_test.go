@@ -418,25 +418,3 @@ func TestEndingASessionDeletesItsHistory(t *testing.T) {
 	}
 	gone("revoke member sessions", "member-revoked")
 }
-
-// TestShortRefreshHashesAreRefused: the history keeps 8-byte prefixes in
-// 8-byte slots, so a shorter hash could not fill its slot.
-func TestShortRefreshHashesAreRefused(t *testing.T) {
-	st, _ := newStore(t)
-	ctx := t.Context()
-	now := time.Now().UTC()
-	s := testSession(testenv.RandomName("short"), "member", now)
-	if err := st.CreateSession(ctx, s, []byte("short")); err == nil {
-		t.Fatal("create with a 5-byte refresh hash succeeded")
-	}
-	if err := st.CreateSession(ctx, s, hashOf(s.ID, 0)); err != nil {
-		t.Fatal(err)
-	}
-	_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, 0), Next: []byte("short"), Now: now})
-	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReused) {
-		t.Fatalf("rotate to a 5-byte next hash: err = %v, want a plain error", err)
-	}
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, 0), Next: hashOf(s.ID, 1), Now: now}); err != nil {
-		t.Fatalf("rotate after the refused one: %v", err)
-	}
-}

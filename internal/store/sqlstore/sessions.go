@@ -29,22 +29,15 @@ func scanSession(r rowScanner) (store.Session, error) {
 // the token needs a 64-bit preimage of SHA-256. Hashes shorter than
 // retiredPrefix are refused, so entries stay aligned.
 const (
-	retiredPrefix = 8
+	retiredPrefix = store.MinHashLen
 	retiredKept   = 1024
 )
 
 // CreateSession stores ss with the hash of its first refresh token;
-// ErrConflict when the id is taken. Zero CreatedAt means now and zero
-// LastUsedAt means CreatedAt.
+// ErrConflict when the id is taken.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session, refreshHash []byte) error {
-	if len(refreshHash) < retiredPrefix || ss.ExpiresAt.IsZero() {
-		return fmt.Errorf("create session %s: a refresh hash of at least %d bytes and an expiry are required", ss.ID, retiredPrefix)
-	}
-	if ss.CreatedAt.IsZero() {
-		ss.CreatedAt = s.now()
-	}
-	if ss.LastUsedAt.IsZero() {
-		ss.LastUsedAt = ss.CreatedAt
+	if len(refreshHash) < store.MinHashLen || ss.ExpiresAt.IsZero() {
+		return fmt.Errorf("create session %s: a refresh hash of at least %d bytes and an expiry are required", ss.ID, store.MinHashLen)
 	}
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`, refresh_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		ss.ID, ss.MemberID, ss.Provider, ss.UserAgent, ss.IP,
@@ -65,13 +58,10 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, refreshHash
 // current and rotates; the others then find it previous and are graced.
 // Hashes are compared in constant time.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
-	if len(r.Next) < retiredPrefix {
-		return store.Rotated{}, fmt.Errorf("rotate session %s: next refresh hash shorter than %d bytes", r.SessionID, retiredPrefix)
+	if len(r.Next) < store.MinHashLen {
+		return store.Rotated{}, fmt.Errorf("rotate session %s: next refresh hash shorter than %d bytes", r.SessionID, store.MinHashLen)
 	}
 	now := r.Now
-	if now.IsZero() {
-		now = s.now()
-	}
 	var (
 		out    store.Rotated
 		reused bool

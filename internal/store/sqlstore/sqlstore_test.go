@@ -219,25 +219,3 @@ func TestPutWithoutTTLIsRefused(t *testing.T) {
 		t.Fatal("put state with ttl 0 succeeded")
 	}
 }
-
-// TestShortRefreshHashesAreRefused: refresh_history keeps 8-byte prefixes
-// back to back, so a shorter hash would shift every later entry.
-func TestShortRefreshHashesAreRefused(t *testing.T) {
-	s := open(t, testenv.SQLiteURL(t))
-	ctx := context.Background()
-	now := time.Now().UTC()
-	sess := store.Session{ID: "sid", MemberID: "m", Provider: "google", CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := s.CreateSession(ctx, sess, []byte("short")); err == nil {
-		t.Fatal("create with a 5-byte refresh hash succeeded")
-	}
-	if err := s.CreateSession(ctx, sess, []byte("first-hash")); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.RotateRefresh(ctx, store.Rotation{SessionID: sess.ID, Presented: []byte("first-hash"), Next: []byte("short"), Now: now})
-	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReused) {
-		t.Fatalf("rotate to a 5-byte next hash: err = %v, want a plain error", err)
-	}
-	if _, err := s.RotateRefresh(ctx, store.Rotation{SessionID: sess.ID, Presented: []byte("first-hash"), Next: []byte("second-hash"), Now: now}); err != nil {
-		t.Fatalf("rotate after the refused one: %v", err)
-	}
-}

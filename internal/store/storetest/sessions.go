@@ -36,6 +36,40 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
 		checkSession(t, got, s)
 	})
 
+	t.Run("id already in use: ErrConflict, the first session untouched", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		first, h := createSession(t, st, randomID(t), now())
+		second := newSession(t, randomID(t), now().Add(time.Minute))
+		second.ID = first.ID
+		if err := st.CreateSession(c, second, randomHash(t)); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("create with a used id: err = %v, want ErrConflict", err)
+		}
+		got, err := st.GetSession(c, first.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checkSession(t, got, first)
+		rotate(t, st, rotation(t, first.ID, h, now()))
+	})
+
+	t.Run("hash shorter than MinHashLen: refused, nothing changes", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		short := make([]byte, store.MinHashLen-1)
+		s := newSession(t, randomID(t), now())
+		err := st.CreateSession(c, s, short)
+		if err == nil || errors.Is(err, store.ErrConflict) {
+			t.Fatalf("create with a %d-byte hash: err = %v, want a plain error", len(short), err)
+		}
+		s, h := createSession(t, st, randomID(t), now())
+		r := rotation(t, s.ID, h, now())
+		r.Next = short
+		_, err = st.RotateRefresh(c, r)
+		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReused) {
+			t.Fatalf("rotate to a %d-byte next hash: err = %v, want a plain error", len(short), err)
+		}
+		rotate(t, st, rotation(t, s.ID, h, now())) // h is still current
+	})
+
 	t.Run("unknown id: ErrNotFound, not a generic error", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		id := randomID(t)
