@@ -15,6 +15,7 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 )
 
@@ -175,10 +176,12 @@ func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
 		}
 		if errors.Is(err, bearer.ErrExpired) {
 			if rt, err := c.Cookie(a.adminCookieName(adminRefreshCookie)); err == nil {
-				if tr, err := a.Auth.Refresh(ctx, rt.Value, c.RealIP()); err == nil {
-					a.setAdminSession(c, tr)
-					if claims, err := a.Verifier.Verify(ctx, tr.AccessToken); err == nil {
-						return claims, true
+				if tok, err := a.Sessions.ParseRefresh(rt.Value); err == nil {
+					if tr, err := a.Sessions.Refresh(ctx, tok, c.RealIP()); err == nil {
+						a.setAdminSession(c, tr)
+						if claims, err := a.Verifier.Verify(ctx, tr.AccessToken); err == nil {
+							return claims, true
+						}
 					}
 				}
 			}
@@ -237,7 +240,7 @@ func (a *API) adminCallback(c echo.Context) error {
 		return err
 	}
 	if tr.Member.Role != store.RoleAdmin {
-		_ = a.Auth.EndSession(c.Request().Context(), tr.Member.ID, tr.SessionID)
+		_ = a.Sessions.End(c.Request().Context(), tr.SessionID)
 		return &auth.Error{Status: http.StatusForbidden, Code: "forbidden", Description: "your account does not have the admin role"}
 	}
 	a.setAdminSession(c, tr)
@@ -344,7 +347,7 @@ func (a *API) adminLogout(c echo.Context) error {
 	if err := a.checkAdminCSRF(c); err != nil {
 		return err
 	}
-	if err := a.Auth.Logout(c.Request().Context(), claims, auth.ScopeLocal); err != nil {
+	if err := a.Sessions.Logout(c.Request().Context(), claims.Subject, claims.SessionID, session.ScopeLocal); err != nil {
 		return err
 	}
 	for _, n := range []string{adminAccessCookie, adminRefreshCookie, adminCSRFCookie} {

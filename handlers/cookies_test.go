@@ -2,13 +2,8 @@ package handlers
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/labstack/echo/v4"
-
-	"github.com/authbroker/authbroker/internal/token"
 )
 
 // TestCookieNames: on https every cookie a sibling subdomain could toss is
@@ -31,26 +26,5 @@ func TestCookieNames(t *testing.T) {
 	plain := newCookieNames("http://localhost:8080")
 	if plain.secure || strings.HasPrefix(plain.binding, "__") || strings.HasPrefix(plain.access, "__") {
 		t.Fatalf("http names: %+v", plain)
-	}
-}
-
-// TestRefreshKey: the per-session refresh limit is keyed by client IP and
-// session, so someone who knows a session id (it is in every access token)
-// cannot use up that session's refreshes from elsewhere.
-func TestRefreshKey(t *testing.T) {
-	sid := token.NewSessionID()
-	rt, _ := token.NewRefresh(sid)
-	e := echo.New()
-	e.IPExtractor = echo.ExtractIPDirect()
-	key := func(ip string) string {
-		req := httptest.NewRequest(http.MethodPost, "/auth/token", nil)
-		req.RemoteAddr = ip + ":1234"
-		return refreshKey(e.NewContext(req, httptest.NewRecorder()), rt)
-	}
-	if a, b := key("192.0.2.1"), key("198.51.100.7"); a == b || !strings.HasSuffix(a, "|"+sid) {
-		t.Fatalf("keys %q and %q", a, b)
-	}
-	if k := refreshKey(e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), httptest.NewRecorder()), "garbage"); k != "" {
-		t.Fatalf("malformed token keyed as %q", k)
 	}
 }

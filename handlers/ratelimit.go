@@ -7,15 +7,19 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/internal/ratelimit"
-	"github.com/authbroker/authbroker/internal/token"
 )
 
 // limitBy refuses a request with 429 and Retry-After once key(c) has used
 // up l.
 func (a *API) limitBy(l ratelimit.Limit, key func(c echo.Context) string) echo.MiddlewareFunc {
+	return a.limitWith(a.Limiter, l, key)
+}
+
+// limitWith is limitBy with another limiter.
+func (a *API) limitWith(lim ratelimit.Limiter, l ratelimit.Limit, key func(c echo.Context) string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if err := a.allow(c, l, key(c)); err != nil {
+			if err := a.allow(c, lim, l, key(c)); err != nil {
 				return err
 			}
 			return next(c)
@@ -26,11 +30,11 @@ func (a *API) limitBy(l ratelimit.Limit, key func(c echo.Context) string) echo.M
 // allow checks one event for key against l. A limiter failure (Redis down)
 // lets the request through: the request itself then meets the same outage
 // and answers 503, and a broken limiter must not lock every user out.
-func (a *API) allow(c echo.Context, l ratelimit.Limit, key string) error {
-	if a.Limiter == nil || l.PerMinute <= 0 || key == "" {
+func (a *API) allow(c echo.Context, lim ratelimit.Limiter, l ratelimit.Limit, key string) error {
+	if lim == nil || l.PerMinute <= 0 || key == "" {
 		return nil
 	}
-	res, err := a.Limiter.Allow(c.Request().Context(), l, key)
+	res, err := lim.Allow(c.Request().Context(), l, key)
 	if err != nil {
 		a.Logger.WarnContext(c.Request().Context(), "ratelimit.failed", "limit", l.Name, "error", err.Error())
 		return nil
@@ -46,15 +50,3 @@ func (a *API) allow(c echo.Context, l ratelimit.Limit, key string) error {
 }
 
 func clientIP(c echo.Context) string { return c.RealIP() }
-
-// refreshKey keys the per-session refresh limit by client IP and the
-// session id inside the refresh token ("" if malformed). The session id is
-// no secret (it is the sid claim of every access token), so keying by it
-// alone would let anyone who saw one exhaust that session's refreshes.
-func refreshKey(c echo.Context, rt string) string {
-	sid, ok := token.SessionOf(rt)
-	if !ok {
-		return ""
-	}
-	return c.RealIP() + "|" + sid
-}

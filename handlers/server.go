@@ -21,6 +21,7 @@ import (
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/metrics"
 	"github.com/authbroker/authbroker/internal/ratelimit"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/templates"
@@ -36,14 +37,22 @@ type Check struct {
 type Deps struct {
 	Config    *config.Config
 	Auth      *auth.Service
+	Sessions  *session.Service
 	Providers *providers.Registry
 	Keys      *token.Keyset
 	Verifier  *bearer.Verifier
 	Pages     *templates.Renderer
 	Logger    *slog.Logger
 	Ready     []Check
-	// Limiter enforces the RATE_LIMIT_* settings; nil disables limits.
+	// Warnings, when set, lists operational warnings /readyz shows without
+	// failing (a Redis that does not persist).
+	Warnings func() []string
+	// Limiter enforces RATE_LIMIT_AUTH; nil disables it.
 	Limiter ratelimit.Limiter
+	// TokenLimiter enforces RATE_LIMIT_TOKEN on the token endpoints,
+	// in-process (see ratelimit.Share); nil disables it. RATE_LIMIT_REFRESH
+	// is the session store's (store.Refresh.Limit).
+	TokenLimiter ratelimit.Limiter
 	// Metrics, when set, observes requests and serves /metrics.
 	Metrics *metrics.Metrics
 	// Admin, when set, serves /admin and /admin/api.
@@ -109,7 +118,7 @@ func New(d Deps) *echo.Echo {
 		MaxAge:           600,
 	})
 	authLimit := api.limitBy(ratelimit.Limit{Name: "auth", PerMinute: d.Config.RateLimitAuth}, clientIP)
-	tokenLimit := api.limitBy(ratelimit.Limit{Name: "token", PerMinute: d.Config.RateLimitToken}, clientIP)
+	tokenLimit := api.limitWith(d.TokenLimiter, ratelimit.Limit{Name: "token", PerMinute: d.Config.RateLimitToken}, clientIP)
 	a := e.Group("/auth", cors, api.csrf)
 	a.POST("/token", api.token, tokenLimit)
 	a.POST("/logout", api.logout, api.Authn)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/auth"
-	"github.com/authbroker/authbroker/internal/ratelimit"
+	"github.com/authbroker/authbroker/internal/session"
 )
 
 // tokenRequest is the union of the token API's parameters. Anything else a
@@ -141,10 +141,13 @@ func (a *API) token(c echo.Context) error {
 				rt = ck.Value
 			}
 		}
-		if err := a.allow(c, ratelimit.Limit{Name: "refresh", PerMinute: a.Config.RateLimitRefresh}, refreshKey(c, rt)); err != nil {
-			return err
+		// The token is authenticated here, once; the per-session refresh
+		// limit is counted by the store in the same call as the refresh.
+		tok, perr := a.Sessions.ParseRefresh(rt)
+		if perr != nil {
+			return perr
 		}
-		tr, err = a.Auth.Refresh(ctx, rt, c.RealIP())
+		tr, err = a.Sessions.Refresh(ctx, tok, c.RealIP())
 	case "":
 		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "grant_type is required"}
 	default:
@@ -197,13 +200,13 @@ func (a *API) logout(c echo.Context) error {
 		scope = c.QueryParam("scope")
 	}
 	if req.All == "true" || c.QueryParam("all") == "true" {
-		scope = auth.ScopeGlobal
+		scope = session.ScopeGlobal
 	}
 	claims := bearer.FromContext(c)
-	if err := a.Auth.Logout(c.Request().Context(), claims, scope); err != nil {
+	if err := a.Sessions.Logout(c.Request().Context(), claims.Subject, claims.SessionID, scope); err != nil {
 		return err
 	}
-	if a.Config.TokenDelivery == "cookie" && scope != auth.ScopeOthers {
+	if a.Config.TokenDelivery == "cookie" && scope != session.ScopeOthers {
 		a.clearTokenCookies(c)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -215,7 +218,7 @@ func (a *API) revoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Auth.Revoke(c.Request().Context(), req.Token); err != nil {
+	if err := a.Sessions.Revoke(c.Request().Context(), req.Token); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusOK)
@@ -252,7 +255,8 @@ func (a *API) me(c echo.Context) error {
 
 // sessions is GET /auth/sessions.
 func (a *API) sessions(c echo.Context) error {
-	list, err := a.Auth.Sessions(c.Request().Context(), bearer.FromContext(c))
+	claims := bearer.FromContext(c)
+	list, err := a.Sessions.List(c.Request().Context(), claims.Subject, claims.SessionID)
 	if err != nil {
 		return err
 	}
@@ -261,7 +265,7 @@ func (a *API) sessions(c echo.Context) error {
 
 // endSession is DELETE /auth/sessions/{id}.
 func (a *API) endSession(c echo.Context) error {
-	if err := a.Auth.EndSession(c.Request().Context(), bearer.FromContext(c).Subject, c.Param("id")); err != nil {
+	if err := a.Sessions.EndOwned(c.Request().Context(), bearer.FromContext(c).Subject, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -60,8 +60,15 @@ func (a *API) readyz(c echo.Context) error {
 			checks[ch.Name] = "ok"
 		}
 	}
-	if !ok {
-		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+	body := map[string]any{"status": "ok", "checks": checks}
+	if a.Warnings != nil {
+		if w := a.Warnings(); len(w) > 0 {
+			body["warnings"] = w
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+	if !ok {
+		body["status"] = "unavailable"
+		return c.JSON(http.StatusServiceUnavailable, body)
+	}
+	return c.JSON(http.StatusOK, body)
 }

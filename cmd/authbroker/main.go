@@ -5,6 +5,8 @@
 //	authbroker keygen [-alg ES256] [-out FILE]
 //	                          write a new PEM signing key (prepend it to
 //	                          JWT_KEY_FILE to rotate)
+//	authbroker keygen -secrets [-out FILE]
+//	                          write a new secrets key line (SECRETS_KEY_FILE)
 //	authbroker version        print the build version
 //
 // Configuration comes from the environment and an optional .env file; see
@@ -24,6 +26,7 @@ import (
 	"syscall"
 
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/secrets"
 	"github.com/authbroker/authbroker/internal/token"
 )
 
@@ -96,9 +99,23 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	alg := fs.String("alg", "ES256", "ES256, RS256 or EdDSA")
+	secretsKey := fs.Bool("secrets", false, "a secrets key line for SECRETS_KEY_FILE instead of a signing key")
 	out := fs.String("out", "", "file to write (0600); stdout when empty")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *secretsKey {
+		line := []byte(secrets.NewKeyLine() + "\n")
+		if *out == "" {
+			_, _ = stdout.Write(line)
+			return 0
+		}
+		if err := os.WriteFile(*out, line, 0o600); err != nil {
+			fmt.Fprintln(stderr, "keygen:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote a secrets key to %s\n", *out)
+		return 0
 	}
 	pemBytes, err := token.GenerateKeyPEM(*alg)
 	if err != nil {

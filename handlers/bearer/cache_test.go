@@ -23,7 +23,7 @@ func TestCacheKeepsTheRules(t *testing.T) {
 	}
 	revoked := false
 	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Now: clk,
-		Revoked: func(string) bool { return revoked }, Cache: bearer.NewCache(10, time.Minute)}
+		Revoked: func(*bearer.Claims) bool { return revoked }, Cache: bearer.NewCache(10, time.Minute)}
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, raw); err != nil {
 		t.Fatal(err)

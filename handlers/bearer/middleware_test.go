@@ -17,7 +17,7 @@ import (
 func TestMiddlewareResponses(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	v := verifier(k.ks)
-	v.Revoked = func(sid string) bool { return sid == "s_revoked" }
+	v.Revoked = func(c *bearer.Claims) bool { return c.SessionID == "s_revoked" }
 	userTok := issue(t, k, alice)
 	adminTok := issue(t, k, token.Subject{MemberID: "m_admin", SessionID: "s_admin", Role: "admin"})
 	revokedTok := issue(t, k, token.Subject{MemberID: "m_bob", SessionID: "s_revoked", Role: "user"})

@@ -23,7 +23,7 @@ func BenchmarkProtectedRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	denied := map[string]bool{"other": true}
-	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Revoked: func(sid string) bool { return denied[sid] }}
+	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Revoked: func(c *bearer.Claims) bool { return denied[c.SessionID] }}
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	for _, tc := range []struct {
 		name string

@@ -36,10 +36,13 @@ type Verifier struct {
 	Leeway time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	// Revoked reports whether a session has been revoked; its tokens are
-	// then invalid even before they expire. It is called on every request,
-	// so it must be an in-memory lookup (see token.DenyCache in the broker).
-	Revoked func(sid string) bool
+	// Revoked reports whether a token's session has been revoked (or the
+	// token must be refused for another reason known to the caller, such as
+	// the broker's Redis having lost the logouts made before it was issued);
+	// such tokens are invalid even before they expire. It is called on every
+	// request, so it must be an in-memory lookup (see token.DenyCache in the
+	// broker).
+	Revoked func(c *Claims) bool
 	// Cache, when set, skips the signature check for tokens that already
 	// passed it (see Cache); expiry and Revoked are still checked each time.
 	Cache *Cache
@@ -78,7 +81,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if v.Cache != nil {
 		if c, ok := v.Cache.get(raw, v.now()(), v.leeway()); ok {
-			if v.Revoked != nil && v.Revoked(c.SessionID) {
+			if v.Revoked != nil && v.Revoked(c) {
 				return nil, invalid("session revoked", nil)
 			}
 			return c, nil
@@ -131,7 +134,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if c.SessionID == "" {
 		return nil, invalid("missing sid", nil)
 	}
-	if v.Revoked != nil && v.Revoked(c.SessionID) {
+	if v.Revoked != nil && v.Revoked(&c) {
 		return nil, invalid("session revoked", nil)
 	}
 	if expired {

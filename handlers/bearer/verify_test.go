@@ -64,7 +64,7 @@ func TestVerifyRules(t *testing.T) {
 		return claims(append([]any{"exp", at(-d), "iat", at(-d - 15*time.Minute), "nbf", at(-d - 15*time.Minute)}, kv...)...)
 	}
 
-	revoked := func(sid string) bool { return sid == "s_revoked" }
+	revoked := func(c *bearer.Claims) bool { return c.SessionID == "s_revoked" }
 
 	tests := []struct {
 		name   string

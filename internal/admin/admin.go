@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 )
@@ -26,8 +27,7 @@ type Actor struct {
 type Service struct {
 	Members   store.Members
 	Audit     store.Audit
-	Sessions  store.Sessions
-	Auth      *auth.Service
+	Sessions  *session.Service
 	Providers *providers.Registry
 	Now       func() time.Time
 }
@@ -76,9 +76,9 @@ func (s *Service) Get(ctx context.Context, id string) (MemberDetail, error) {
 	if err != nil {
 		return MemberDetail{}, storeErr("list identities", err)
 	}
-	ss, err := s.Sessions.ListSessions(ctx, id)
+	ss, err := s.Sessions.Sessions(ctx, id)
 	if err != nil {
-		return MemberDetail{}, storeErr("list sessions", err)
+		return MemberDetail{}, err
 	}
 	if ids == nil {
 		ids = []store.Identity{}
@@ -121,11 +121,15 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 		return store.Member{}, err
 	}
 	// Access tokens carry the role: a demoted admin's tokens must stop now,
-	// not when they expire.
+	// not when they expire. A promotion reaches the member's sessions at
+	// their next refresh.
 	if old == store.RoleAdmin && role != store.RoleAdmin {
-		if err := s.Auth.RevokeAll(ctx, id); err != nil {
-			return store.Member{}, err
-		}
+		err = s.Sessions.EndMember(ctx, id, "")
+	} else {
+		err = s.Sessions.UpdateClaims(ctx, m)
+	}
+	if err != nil {
+		return store.Member{}, err
 	}
 	return m, s.record(ctx, a, "member.role", id, map[string]string{"from": old, "to": role})
 }
@@ -144,7 +148,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, id, status string) (st
 		return store.Member{}, err
 	}
 	if status == store.StatusDisabled {
-		if err := s.Auth.RevokeAll(ctx, id); err != nil {
+		if err := s.Sessions.EndMember(ctx, id, ""); err != nil {
 			return store.Member{}, err
 		}
 	}
@@ -185,7 +189,7 @@ func (s *Service) RevokeSessions(ctx context.Context, a Actor, id string) error 
 	if _, err := s.Members.GetMember(ctx, id); err != nil {
 		return storeErr("get member", err)
 	}
-	if err := s.Auth.RevokeAll(ctx, id); err != nil {
+	if err := s.Sessions.EndMember(ctx, id, ""); err != nil {
 		return err
 	}
 	return s.record(ctx, a, "member.revoke_sessions", id, nil)
@@ -193,7 +197,7 @@ func (s *Service) RevokeSessions(ctx context.Context, a Actor, id string) error 
 
 // EndSession ends one session of any member.
 func (s *Service) EndSession(ctx context.Context, a Actor, sid string) error {
-	if err := s.Auth.EndSession(ctx, "", sid); err != nil {
+	if err := s.Sessions.EndOwned(ctx, "", sid); err != nil {
 		return err
 	}
 	return s.record(ctx, a, "session.revoke", sid, nil)
@@ -207,7 +211,7 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	if _, err := s.Members.GetMember(ctx, id); err != nil {
 		return storeErr("get member", err)
 	}
-	if err := s.Auth.RevokeAll(ctx, id); err != nil {
+	if err := s.Sessions.EndMember(ctx, id, ""); err != nil {
 		return err
 	}
 	if err := s.Members.DeleteMember(ctx, id); err != nil {

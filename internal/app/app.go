@@ -5,10 +5,14 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authbroker/authbroker/handlers"
@@ -19,12 +23,26 @@ import (
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/metrics"
 	"github.com/authbroker/authbroker/internal/ratelimit"
+	"github.com/authbroker/authbroker/internal/secrets"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/templates"
+)
+
+// Background timings.
+const (
+	// heartbeatEvery and replicaTTL: a replica counts as live for three
+	// missed heartbeats.
+	heartbeatEvery = 5 * time.Second
+	replicaTTL     = 15 * time.Second
+	// continuityEvery is how often a replica looks for lost Redis data.
+	continuityEvery = 2 * time.Second
+	// durabilityEvery is how often Redis's persistence settings are read.
+	durabilityEvery = time.Minute
 )
 
 // App is the broker assembled from configuration: what `authbroker serve`
@@ -36,19 +54,24 @@ type App struct {
 	Metrics  *metrics.Metrics
 	deny     *token.DenyCache
 	sql      *sqlstore.Store
+	redis    *redisstore.Store
+	replicas store.Replicas
+	cont     *session.Continuity
 	closers  []func()
 	logger   *slog.Logger
-	cfg      *config.Config
-	auth     *auth.Service
+	now      func() time.Time
 	registry *providers.Registry
 	admin    *admin.Service
+	// replicaID names this process in the replica heartbeats; liveReplicas
+	// is the latest count (at least 1).
+	replicaID    string
+	liveReplicas atomic.Int64
+	warnMu       sync.Mutex
+	warnings     []string
 }
 
 // Providers returns the enabled providers.
 func (a *App) Providers() *providers.Registry { return a.registry }
-
-// Auth returns the login and token service.
-func (a *App) Auth() *auth.Service { return a.auth }
 
 // Close releases connections, newest first.
 func (a *App) Close() {
@@ -57,11 +80,30 @@ func (a *App) Close() {
 	}
 }
 
+// Option adjusts Build for tests.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock runs every time-dependent decision of the broker (expiry,
+// grace, rate windows, token lifetimes) on now instead of time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
 // Build wires every part from cfg. Migrations run here: a fresh database
 // (or a new version) is ready before the first request.
-func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
-	a := &App{logger: logger, cfg: cfg}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	now := o.now
+	a := &App{logger: logger, now: now, replicaID: newReplicaID()}
+	a.liveReplicas.Store(1)
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.WithClock(now))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -73,13 +115,17 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	}
 
 	var (
-		states   store.States      = db
-		codes    store.Codes       = db
-		sessions store.Sessions    = db
-		denylist store.Denylist    = db
-		ready                      = []handlers.Check{{Name: "database", Ping: db.Ping}}
-		limiter  ratelimit.Limiter = ratelimit.NewMemory(time.Now)
+		states   store.States   = db
+		codes    store.Codes    = db
+		sessions store.Sessions = db
+		denylist store.Denylist = db
+		ready                   = []handlers.Check{{Name: "database", Ping: db.Ping}}
+		// The token-endpoint limit is this replica's share of the global
+		// figure, counted in-process: it never costs a round trip.
+		tokenLimiter ratelimit.Limiter = ratelimit.NewShare(ratelimit.NewMemory(now), a.Replicas)
+		limiter      ratelimit.Limiter = ratelimit.NewMemory(now)
 	)
+	a.replicas = db
 	if cfg.RedisURL != "" {
 		rc, err := redisstore.Connect(cfg.RedisURL)
 		if err != nil {
@@ -87,8 +133,11 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		a.closers = append(a.closers, func() { _ = rc.Close() })
-		rs := redisstore.New(rc, cfg.RedisPrefix)
-		states, codes, sessions, denylist = rs, rs, rs, rs
+		rs := redisstore.New(rc, cfg.RedisPrefix, redisstore.WithClock(now))
+		a.redis = rs
+		states, codes, denylist = rs, rs, rs
+		sessions = rs.Sessions(db)
+		a.replicas = rs
 		ready = append(ready, handlers.Check{Name: "redis", Ping: rs.Ping})
 		limiter = ratelimit.NewRedis(rc, cfg.RedisPrefix+"rl:")
 	}
@@ -98,12 +147,17 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		a.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
+	secretKeys, err := loadSecrets(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	resync := 500 * time.Millisecond
 	if cfg.RedisURL != "" {
 		// Redis pushes entries over pub/sub; the resync only repairs gaps.
 		resync = 30 * time.Second
 	}
-	a.deny = token.NewDenyCache(denylist, resync, logger, time.Now)
+	a.deny = token.NewDenyCache(denylist, resync, logger, now)
 	a.Metrics = metrics.New(a.deny.Len)
 	// A fresh replica is not ready until it knows every revoked session:
 	// otherwise it would honour access tokens logged out before it started.
@@ -115,11 +169,27 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 			return errors.New("denylist not loaded yet")
 		}
 	}})
+	revoked := a.deny.Contains
+	if a.redis != nil {
+		a.cont = session.NewContinuity(a.redis, db, cfg.AccessTokenTTL+bearer.MaxLeeway, now, logger)
+		ready = append(ready, handlers.Check{Name: "redis_data", Ping: func(ctx context.Context) error {
+			if a.cont.Checked() {
+				return nil
+			}
+			return a.cont.Check(ctx)
+		}})
+	}
 	// The cache spares repeat requests the signature check; revocation and
 	// expiry are still checked on every request.
-	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Revoked: a.deny.Contains,
+	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Now: now,
+		Revoked: func(c *bearer.Claims) bool {
+			if revoked(c.SessionID) {
+				return true
+			}
+			return a.cont != nil && c.IssuedAt != nil && a.cont.IssuedBeforeLoss(c.IssuedAt.Time)
+		},
 		Cache: bearer.NewCache(50_000, time.Minute)}
-	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
+	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 
 	reg, err := providers.NewRegistry(cfg, logger, providers.WithCallObserver(a.Metrics.ProviderCall))
 	if err != nil {
@@ -127,30 +197,130 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		return nil, fmt.Errorf("providers: %w", err)
 	}
 	a.registry = reg
-	members := &member.Service{Members: db, LinkByEmail: cfg.LinkByEmail, AdminEmails: cfg.AdminEmails, Now: time.Now}
-	a.auth = auth.New(auth.Deps{
-		Config: cfg, Providers: reg, Members: members, MemberStore: db,
-		States: states, Codes: codes, Sessions: sessions, Denylist: denylist, DenyCache: a.deny,
-		Issuer: issuer, Verifier: verifier, Logger: logger, Now: time.Now, Observe: a.Metrics,
+	sess := session.New(session.Deps{
+		Store: sessions, Denylist: denylist, Deny: a.deny, Members: db,
+		Codec: session.NewCodec(secretKeys), Issuer: issuer,
+		Verify: func(ctx context.Context, raw string) (string, string, error) {
+			c, err := verifier.Verify(ctx, raw)
+			if err != nil {
+				return "", "", err
+			}
+			return c.Subject, c.SessionID, nil
+		},
+		Policy: session.Policy{
+			Admission: cfg.SessionPolicy, RefreshTTL: cfg.RefreshTokenTTL,
+			ReuseGrace: cfg.RefreshReuseGrace, RefreshLimit: cfg.RateLimitRefresh,
+		},
+		Now: now, Logger: logger, Observe: a.Metrics,
 	})
-	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now}
+	members := &member.Service{Members: db, LinkByEmail: cfg.LinkByEmail, AdminEmails: cfg.AdminEmails, Now: now}
+	authSvc := auth.New(auth.Deps{
+		Config: cfg, Providers: reg, Members: members, MemberStore: db,
+		States: states, Codes: codes, Sessions: sess,
+		Verifier: verifier, Logger: logger, Now: now, Observe: a.Metrics,
+	})
+	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Now: now}
 	pages, err := templates.New()
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.Handler = handlers.New(handlers.Deps{
-		Config: cfg, Auth: a.auth, Providers: reg, Keys: keys, Verifier: verifier,
-		Pages: pages, Logger: logger, Ready: ready, Limiter: limiter, Metrics: a.Metrics,
-		Admin: a.admin,
+		Config: cfg, Auth: authSvc, Sessions: sess, Providers: reg, Keys: keys, Verifier: verifier,
+		Pages: pages, Logger: logger, Ready: ready, Warnings: a.Warnings,
+		Limiter: limiter, TokenLimiter: tokenLimiter, Metrics: a.Metrics, Admin: a.admin,
 	})
+	if a.redis != nil {
+		a.checkDurability(ctx)
+	}
 	return a, nil
 }
 
-// Background runs the deny cache and the purge of expired SQL rows until
-// ctx ends.
+// loadSecrets reads SECRETS_KEY_FILE, or in development the key generated
+// under DATA_DIR (production refuses to start without the file: config).
+func loadSecrets(cfg *config.Config) (*secrets.Keyring, error) {
+	if cfg.SecretsKeyFile != "" {
+		kr, err := secrets.Load(cfg.SecretsKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("SECRETS_KEY_FILE: %w", err)
+		}
+		return kr, nil
+	}
+	kr, err := secrets.LoadDev(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("development secrets key under DATA_DIR: %w", err)
+	}
+	return kr, nil
+}
+
+func newReplicaID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Replicas is the number of live replicas last counted (at least 1).
+func (a *App) Replicas() int { return int(a.liveReplicas.Load()) }
+
+// Warnings are the operational warnings /readyz shows (Redis durability).
+func (a *App) Warnings() []string {
+	a.warnMu.Lock()
+	defer a.warnMu.Unlock()
+	return a.warnings
+}
+
+// checkDurability reads Redis's persistence settings, logs what they would
+// lose and keeps the warnings for /readyz.
+func (a *App) checkDurability(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w := a.redis.Durability(ctx)
+	a.warnMu.Lock()
+	changed := fmt.Sprint(w) != fmt.Sprint(a.warnings)
+	a.warnings = w
+	a.warnMu.Unlock()
+	if changed {
+		for _, msg := range w {
+			a.logger.Warn("redis.durability", "warning", msg)
+		}
+	}
+}
+
+// Background runs the deny cache, the replica heartbeat, the Redis
+// continuity and durability checks, and the purge of expired SQL rows,
+// until ctx ends.
 func (a *App) Background(ctx context.Context) {
 	go a.deny.Run(ctx)
+	every(ctx, heartbeatEvery, func() {
+		n, err := a.replicas.Heartbeat(ctx, a.replicaID, a.now(), replicaTTL)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.logger.Warn("replicas.heartbeat_failed", "error", err.Error())
+			}
+			return
+		}
+		a.liveReplicas.Store(int64(n))
+	})
+	if a.cont != nil {
+		go func() {
+			if err := a.cont.Check(ctx); err != nil && ctx.Err() == nil {
+				a.logger.Warn("continuity.check_failed", "error", err.Error())
+			}
+			a.cont.Run(ctx, continuityEvery)
+		}()
+		go func() {
+			t := time.NewTicker(durabilityEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					a.checkDurability(ctx)
+				}
+			}
+		}()
+	}
 	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
@@ -158,10 +328,27 @@ func (a *App) Background(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
-				if err := a.sql.Purge(ctx, now); err != nil && ctx.Err() == nil {
+			case <-t.C:
+				if err := a.sql.Purge(ctx, a.now()); err != nil && ctx.Err() == nil {
 					a.logger.Warn("purge.failed", "error", err.Error())
 				}
+			}
+		}
+	}()
+}
+
+// every runs fn now and then every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	go func() {
+		fn()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn()
 			}
 		}
 	}()

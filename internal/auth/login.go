@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/authbroker/authbroker/internal/member"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 	"golang.org/x/oauth2"
@@ -183,7 +184,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		return s.pendLink(ctx, st, p, profile, returnTo)
 	}
 
-	m, revokeOthers, err := s.admit(ctx, p.Name(), profile, st.Force)
+	m, err := s.admit(ctx, p.Name(), profile, st.Force)
 	if err != nil {
 		e := AsError(err)
 		// The app can offer "sign in here anyway" (force=true).
@@ -196,7 +197,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	res := FinishResult{Member: m, Provider: p.Name()}
 	switch {
 	case s.d.Config.TokenDelivery == "cookie":
-		tr, err := s.createSession(ctx, m, p.Name(), r.UserAgent, r.IP, revokeOthers)
+		tr, err := s.d.Sessions.Start(ctx, session.Start{MemberID: m.ID, Provider: p.Name(), UserAgent: r.UserAgent, IP: r.IP, Force: st.Force})
 		if err != nil {
 			return FinishResult{}, err
 		}
@@ -206,7 +207,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		}
 	case returnTo != nil:
 		code := randomToken(32)
-		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: revokeOthers, CreatedAt: s.d.Now().UTC()}
+		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: st.Force, CreatedAt: s.d.Now().UTC()}
 		if err := s.d.Codes.PutCode(ctx, lookupKey(code), c, s.d.Config.CodeTTL); err != nil {
 			return FinishResult{}, unavailable("store one-time code", err)
 		}
@@ -217,26 +218,40 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 
 // admit is what every sign-in does once a provider has vouched for
 // profile, in the browser flow and on the native path alike: oauth2Process,
-// then SESSION_POLICY. It counts the outcome and returns the member and
-// whether the member's other sessions must end.
-func (s *Service) admit(ctx context.Context, provider string, profile providers.Profile, force bool) (store.Member, bool, error) {
+// the member's other sessions brought up to date, and the early check of
+// SESSION_POLICY=single_confirm (advisory: the session store decides
+// atomically when the session is created; checking here lets the app hear
+// already_signed_in on its return URL). It counts the outcome.
+func (s *Service) admit(ctx context.Context, provider string, profile providers.Profile, force bool) (store.Member, error) {
 	pr, err := s.d.Members.OAuth2Process(ctx, profile)
 	switch {
 	case errors.Is(err, member.ErrDisabled):
 		s.obs.Login(provider, "disabled")
-		return store.Member{}, false, newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
+		return store.Member{}, newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
 	case err != nil:
 		s.obs.Login(provider, "error")
-		return store.Member{}, false, unavailable("oauth2Process", err)
+		return store.Member{}, unavailable("oauth2Process", err)
 	}
-	revokeOthers, err := s.applySessionPolicy(ctx, pr.Member.ID, force)
-	if err != nil {
-		s.obs.Login(provider, "already_signed_in")
-		return pr.Member, false, err
+	if !pr.Created {
+		// The sign-in may have changed what the member's other sessions
+		// put in access tokens (a new email or name, ADMIN_EMAILS).
+		if err := s.d.Sessions.UpdateClaims(ctx, pr.Member); err != nil {
+			s.log.WarnContext(ctx, "login.update_session_claims_failed", "member_id", pr.Member.ID, "error", err.Error())
+		}
+	}
+	if s.d.Sessions.AdmitsAlone() && !force {
+		live, err := s.d.Sessions.HasLive(ctx, pr.Member.ID)
+		if err != nil {
+			return store.Member{}, err
+		}
+		if live {
+			s.obs.Login(provider, "already_signed_in")
+			return pr.Member, session.ErrAlreadySignedIn
+		}
 	}
 	s.log.InfoContext(ctx, "login.succeeded", "provider", provider, "member_id", pr.Member.ID, "created", pr.Created, "linked", pr.Linked)
 	s.obs.Login(provider, "success")
-	return pr.Member, revokeOthers, nil
+	return pr.Member, nil
 }
 
 // providerFailure turns a provider error into a page-safe error: the
@@ -251,28 +266,6 @@ func providerFailure(p providers.Provider, err error) *Error {
 		desc = p.DisplayName() + " did not answer in time; try again"
 	}
 	return newErr(http.StatusBadGateway, CodeProviderError, desc, err)
-}
-
-// applySessionPolicy enforces SESSION_POLICY for a new login of memberID.
-// It returns whether the member's other sessions must end once the new
-// session exists.
-func (s *Service) applySessionPolicy(ctx context.Context, memberID string, force bool) (bool, error) {
-	switch s.d.Config.SessionPolicy {
-	case "single":
-		return true, nil
-	case "single_confirm":
-		if force {
-			return true, nil
-		}
-		live, err := s.d.Sessions.ListSessions(ctx, memberID)
-		if err != nil {
-			return false, unavailable("list sessions", err)
-		}
-		if len(live) > 0 {
-			return false, newErr(http.StatusConflict, CodeAlreadySignedIn, "you are already signed in on another device; sign in again with force=true to end that session", nil)
-		}
-	}
-	return false, nil
 }
 
 // ReturnPolicy is the allow-list of return URLs.

@@ -16,8 +16,8 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
+	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
-	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers"
 )
 
@@ -29,28 +29,24 @@ type Deps struct {
 	MemberStore store.Members
 	States      store.States
 	Codes       store.Codes
-	Sessions    store.Sessions
-	Denylist    store.Denylist
-	DenyCache   *token.DenyCache
-	Issuer      *token.Issuer
+	Sessions    *session.Service
 	Verifier    *bearer.Verifier
 	Logger      *slog.Logger
 	// Now is the clock; tests move it to exercise expiry and grace periods.
 	Now func() time.Time
-	// Observe receives login and refresh outcomes for metrics; may be nil.
+	// Observe receives login outcomes for metrics; may be nil.
 	Observe Observer
 }
 
-// Observer receives outcomes worth counting. Implemented by the metrics package.
+// Observer receives login outcomes worth counting. Implemented by the
+// metrics package.
 type Observer interface {
 	Login(provider, result string)
-	Refresh(outcome string)
 }
 
 type nopObserver struct{}
 
 func (nopObserver) Login(string, string) {}
-func (nopObserver) Refresh(string)       {}
 
 // Service runs logins and token operations. It is safe for concurrent use
 // and holds no per-request state: any replica can finish what another began.

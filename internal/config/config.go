@@ -65,6 +65,9 @@ type Config struct {
 	JWTAudience string `env:"JWT_AUDIENCE" envDefault:"authbroker"`
 	// DataDir holds generated development keys.
 	DataDir string `env:"DATA_DIR" envDefault:"./data"`
+	// SecretsKeyFile holds the keys every server-side secret derives from
+	// (refresh-token MACs); generated under DataDir in development.
+	SecretsKeyFile string `env:"SECRETS_KEY_FILE"`
 
 	IntrospectSecret string `env:"INTROSPECT_SECRET"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for client IPs.
@@ -279,6 +282,9 @@ func (c *Config) validate() Problems {
 			}
 		} else if c.JWTKeyFile == "" {
 			add("JWT_KEY_FILE: required when APP_ENV=production (run `authbroker keygen`)")
+		}
+		if c.SecretsKeyFile == "" {
+			add("SECRETS_KEY_FILE: required when APP_ENV=production (run `authbroker keygen -secrets`)")
 		}
 	}
 	if c.OIDC.ClientID != "" && c.OIDC.Issuer == "" {

@@ -32,11 +32,12 @@ func TestProblems(t *testing.T) {
 			[]string{`ACCESS_TOKEN_TTL: "15x" is not a duration (like 15m or 336h)`, `TOKEN_DELIVERY: "carrier-pigeon" is not one of code, cookie`, `JWT_ALG: "none" is not one of ES256, RS256, EdDSA, HS256`}},
 		{"bad bool", []string{"DEV_LOGIN=maybe"}, []string{`DEV_LOGIN: "maybe" is not true or false`}},
 		{"bad provider int-free nested var", []string{"RATE_LIMIT_AUTH=lots"}, []string{`RATE_LIMIT_AUTH: "lots" is not an integer`}},
-		{"production refuses dev login", []string{"APP_ENV=production", "DEV_LOGIN=true", "BASE_URL=https://auth.example.com", "JWT_KEY_FILE=/k.pem"},
+		{"production refuses dev login", []string{"APP_ENV=production", "DEV_LOGIN=true", "BASE_URL=https://auth.example.com", "JWT_KEY_FILE=/k.pem", "SECRETS_KEY_FILE=/s.key"},
 			[]string{"DEV_LOGIN: the dev provider signs anyone in; it is refused when APP_ENV=production"}},
 		{"production refuses http base URL and a missing key", []string{"APP_ENV=production", "BASE_URL=http://auth.example.com"},
-			[]string{`BASE_URL: "http://auth.example.com" must be https when APP_ENV=production`, "JWT_KEY_FILE: required when APP_ENV=production (run `authbroker keygen`)"}},
-		{"production refuses a weak HS256 secret", []string{"APP_ENV=production", "BASE_URL=https://a.example", "JWT_ALG=HS256", "JWT_SECRET=short"},
+			[]string{`BASE_URL: "http://auth.example.com" must be https when APP_ENV=production`, "JWT_KEY_FILE: required when APP_ENV=production (run `authbroker keygen`)",
+				"SECRETS_KEY_FILE: required when APP_ENV=production (run `authbroker keygen -secrets`)"}},
+		{"production refuses a weak HS256 secret", []string{"APP_ENV=production", "BASE_URL=https://a.example", "JWT_ALG=HS256", "JWT_SECRET=short", "SECRETS_KEY_FILE=/s.key"},
 			[]string{"JWT_SECRET: shorter than 32 bytes; refused when APP_ENV=production"}},
 		{"return URL with a fragment", []string{"ALLOWED_RETURN_URLS=https://app.example.com/cb#x"},
 			[]string{`ALLOWED_RETURN_URLS: "https://app.example.com/cb#x" is not an absolute http(s) URL without query or fragment`}},
@@ -59,7 +60,7 @@ func TestProblems(t *testing.T) {
 }
 
 func TestProductionAccepted(t *testing.T) {
-	c, err := FromEnv([]string{"APP_ENV=production", "BASE_URL=https://auth.example.com/", "JWT_KEY_FILE=/etc/authbroker/key.pem"})
+	c, err := FromEnv([]string{"APP_ENV=production", "BASE_URL=https://auth.example.com/", "JWT_KEY_FILE=/etc/authbroker/key.pem", "SECRETS_KEY_FILE=/etc/authbroker/secrets.key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,3 +109,26 @@ func (m *Memory) Allow(_ context.Context, l Limit, key string) (Result, error) {
 func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// Share is a Limiter that enforces, on each replica, that replica's share
+// of a global figure: PerMinute divided by the number of live replicas
+// (rounded up), counted by the Limiter it wraps (in-process). Requests
+// spread over replicas by a load balancer then meet the global figure
+// without a round trip to a shared store.
+type Share struct {
+	l        Limiter
+	replicas func() int
+}
+
+// NewShare divides the limits given to l by replicas() (at least 1).
+func NewShare(l Limiter, replicas func() int) *Share {
+	return &Share{l: l, replicas: replicas}
+}
+
+// Allow implements Limiter.
+func (s *Share) Allow(ctx context.Context, l Limit, key string) (Result, error) {
+	if n := s.replicas(); n > 1 && l.PerMinute > 0 {
+		l.PerMinute = (l.PerMinute + n - 1) / n
+	}
+	return s.l.Allow(ctx, l, key)
+}

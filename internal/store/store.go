@@ -26,9 +26,14 @@ var (
 	// ErrConflict: a uniqueness rule would be broken (identity already linked,
 	// last identity of a member).
 	ErrConflict = errors.New("conflict")
-	// ErrReused: a refresh token was presented after it had been rotated and
-	// outside the grace period. The backend has already revoked the session.
+	// ErrReused: a refresh token older than the previous one was presented
+	// outside the grace period (see Refresh). The backend has already
+	// deleted the session.
 	ErrReused = errors.New("refresh token reused")
+	// ErrSignedIn: AdmitIfAlone found another live session of the member.
+	ErrSignedIn = errors.New("member has another live session")
+	// ErrRateLimited: the session used up its refreshes (see LimitError).
+	ErrRateLimited = errors.New("refresh limit reached")
 )
 
 // Member roles and statuses.
@@ -201,7 +206,10 @@ type Codes interface {
 	TakeCode(ctx context.Context, id string) (Code, error)
 }
 
-// Session is one device login of a member.
+// Session is one device login of a member. Besides the device, it carries
+// what its access tokens say about the member (Claims), so that a refresh
+// needs no member read: services keep Claims current with
+// UpdateSessionClaims when an admin or a sign-in changes the member.
 type Session struct {
 	ID         string    `json:"id"`
 	MemberID   string    `json:"member_id"`
@@ -211,68 +219,101 @@ type Session struct {
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	Claims     Claims    `json:"-"`
 }
 
-// MinHashLen is the shortest refresh-token hash a Sessions backend accepts
-// (services pass SHA-256, 32 bytes). Backends remember an 8-byte prefix of
-// every retired hash; a shorter hash would misalign that history.
-const MinHashLen = 8
+// Claims is the member as a session's access tokens describe it.
+type Claims struct {
+	Role          string
+	Email         string
+	EmailVerified bool
+	Name          string
+}
 
-// Rotation asks a Sessions backend to rotate a session's refresh token.
+// Admission says how a new session relates to the member's other live
+// sessions (SESSION_POLICY). It is decided where the session is created,
+// atomically with the creation, so two logins racing each other cannot both
+// slip past single_confirm.
+type Admission int
+
+const (
+	// AdmitAlongside keeps the member's other sessions (multiple).
+	AdmitAlongside Admission = iota
+	// AdmitAlone ends the member's other sessions (single, or
+	// single_confirm with force).
+	AdmitAlone
+	// AdmitIfAlone refuses with ErrSignedIn while the member has another
+	// live session (single_confirm).
+	AdmitIfAlone
+)
+
+// Refresh asks a Sessions backend to decide on a refresh token already
+// authenticated by the caller: session SessionID, counter Counter.
 //
-// The refresh token itself never reaches the store: Presented and Next are
-// SHA-256 hashes, and Sealed is the new token encrypted under a key derived
-// from the presented one, so only a holder of the previous token can read it
-// back during the grace period.
-type Rotation struct {
+// A session's refresh tokens are numbered: the first is counter 0 and each
+// rotation issues the next. The backend keeps the current counter c, the
+// time of the last rotation and a floor counter, nothing per rotation:
+//   - Counter >= c: rotate. c becomes Counter+1 (Counter > c only when the
+//     store lost rotations, e.g. a Redis fail-over: the caller's token
+//     proves they happened).
+//   - Counter == c-1: the previous token, presented again because its
+//     answer was lost or a tab raced another: replay, c is handed out again,
+//     for as long as c has not been used.
+//   - Counter < c-1 within Grace of the last rotation, and not below the
+//     floor (the counter that was current when the latest burst of
+//     rotations began): concurrent use, replay as above.
+//   - Any other older counter: reuse (RFC 9700 §4.14.2). The session is
+//     deleted and ErrReused returned; the caller denies its access tokens.
+//
+// Replays and rotations both count against Limit per Window; past it the
+// backend changes nothing and returns an error matching ErrRateLimited
+// (a *LimitError with the wait). Reuse is detected before the limit.
+type Refresh struct {
 	SessionID string
-	Presented []byte
-	Next      []byte
-	Sealed    []byte
-	Now       time.Time
-	// Grace is how long after a rotation the previous token still yields the
-	// same new token (concurrent tabs, a lost response).
+	Counter   uint64
+	// Now decides expiry, grace and the limit window; never the backend's clock.
+	Now   time.Time
 	Grace time.Duration
-	IP    string
+	// IP is the client address to record; empty keeps the stored one.
+	IP string
+	// Limit is the most refreshes per Window; 0 means no limit.
+	Limit  int
+	Window time.Duration
 }
 
-// Rotated is the outcome of a successful Rotation.
-type Rotated struct {
+// Refreshed is the outcome of an accepted Refresh.
+type Refreshed struct {
+	// Session is the session as it now stands (UserAgent and CreatedAt may
+	// be left empty by backends that keep them apart from the refresh state).
 	Session Session
-	// Graced is true when Presented was the previous token, used again within
-	// the grace period; Sealed is then the stored sealed new token and
-	// Next was not stored.
-	Graced bool
-	Sealed []byte
+	// Counter is the current counter: the refresh token to hand out.
+	Counter uint64
+	// Rotated is false for a replay.
+	Rotated bool
 }
 
-// Sessions stores sessions and their refresh-token state.
+// LimitError is returned when a session has used up its refreshes.
+type LimitError struct{ RetryAfter time.Duration }
+
+func (e *LimitError) Error() string { return "refresh limit reached" }
+
+// Is makes errors.Is(err, ErrRateLimited) match.
+func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Sessions stores sessions and their refresh-token counters.
 type Sessions interface {
-	// CreateSession stores s with the hash of its first refresh token; the
-	// session expires at s.ExpiresAt. Times are stored as given (the caller
-	// sets them). An id already in use is ErrConflict and leaves the
-	// existing session untouched; a hash shorter than MinHashLen is refused
-	// with a plain error.
-	CreateSession(ctx context.Context, s Session, refreshHash []byte) error
-	// RotateRefresh is the whole refresh decision in one atomic step (one
-	// round trip on Redis):
-	//   - Presented is current: Next becomes current, Presented previous,
-	//     Sealed is kept for graced callers, last-used time and IP are updated.
-	//   - Presented is previous and Now is within Grace of the last rotation:
-	//     Graced result carrying the stored Sealed value; nothing changes.
-	//   - Presented is previous after Grace, or any older retired token of
-	//     the session: the session is deleted, ErrReused (RFC 9700 §4.14.2:
-	//     a replayed refresh token means it was stolen). Backends remember at
-	//     least the last 1024 retired hashes per session (a truncated 8-byte
-	//     prefix of each is enough: matching one needs a 64-bit preimage).
-	//   - unknown or expired session, or a hash matching none: ErrNotFound,
-	//     the session is untouched (garbage must not let anyone who knows a
-	//     session id end it).
-	// Of many concurrent calls with the current token exactly one rotates;
-	// the others are graced. Now is required: expiry and grace are judged by
-	// it, never by the backend's clock. A Next shorter than MinHashLen is
-	// refused with a plain error and nothing changes.
-	RotateRefresh(ctx context.Context, r Rotation) (Rotated, error)
+	// CreateSession stores s with refresh counter 0; the session expires at
+	// s.ExpiresAt, times are stored as given. Admission is applied
+	// atomically with the creation: AdmitAlone deletes and returns the
+	// member's other sessions, AdmitIfAlone refuses with ErrSignedIn (and
+	// stores nothing) while another is live. An id already in use is
+	// ErrConflict and changes nothing.
+	CreateSession(ctx context.Context, s Session, a Admission) (ended []Session, err error)
+	// Refresh is the whole refresh decision in one atomic step (one round
+	// trip on Redis); see Refresh for the rules. An unknown or expired
+	// session is ErrNotFound. Of many concurrent calls with the current
+	// counter exactly one rotates; the others replay the same new counter.
+	Refresh(ctx context.Context, r Refresh) (Refreshed, error)
 	// GetSession returns a live session or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
 	// ListSessions returns a member's live sessions, newest first.
@@ -282,6 +323,30 @@ type Sessions interface {
 	// RevokeMemberSessions deletes every session of a member except keep
 	// (may be empty) and returns the deleted ones.
 	RevokeMemberSessions(ctx context.Context, memberID, keep string) ([]Session, error)
+	// UpdateSessionClaims sets the claims of every live session of a member.
+	UpdateSessionClaims(ctx context.Context, memberID string, c Claims) error
+}
+
+// SessionIndex is a durable list of sessions by member, kept in SQL for a
+// Sessions backend whose own records cannot be listed by member cheaply:
+// on Redis a per-member index key would cost more memory than the session
+// it lists. The index holds what never changes after a login (member,
+// provider, device, creation and expiry); the backend keeps the rest.
+type SessionIndex interface {
+	// AdmitIndexed indexes s with the member's admissions serialised:
+	// holding a lock on s.MemberID it calls decide with the member's indexed
+	// unexpired sessions, newest first; decide returns the ids to drop from
+	// the index, or an error that aborts with nothing changed. Then s is
+	// indexed and publish runs (it writes the backend's own record); the
+	// index changes are kept only if publish succeeds. ErrConflict when
+	// s.ID is indexed already.
+	AdmitIndexed(ctx context.Context, s Session, decide func(ctx context.Context, indexed []Session) (drop []string, err error), publish func(ctx context.Context) error) error
+	// IndexedSessions returns a member's indexed unexpired sessions, newest first.
+	IndexedSessions(ctx context.Context, memberID string) ([]Session, error)
+	// IndexedSession returns one indexed unexpired session or ErrNotFound.
+	IndexedSession(ctx context.Context, id string) (Session, error)
+	// Unindex removes sessions from the index; unknown ids are ignored.
+	Unindex(ctx context.Context, ids ...string) error
 }
 
 // Denied is one entry of the access-token denylist: every access token of
@@ -310,4 +375,102 @@ type DenyWatcher interface {
 // Pinger is implemented by backends that can report readiness.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// RefreshState is what a Sessions backend keeps for the refresh decision
+// of one session: a few numbers, whatever the number of rotations.
+type RefreshState struct {
+	// Counter is the current refresh counter; Floor the counter that was
+	// current when the latest burst of rotations (each within Grace of the
+	// one before) began.
+	Counter, Floor uint64
+	RotatedAt      time.Time
+	ExpiresAt      time.Time
+	// WindowStart and WindowCount count the refreshes of the current
+	// rate-limit window.
+	WindowStart time.Time
+	WindowCount int
+}
+
+// Outcome is the decision Refresh.Decide takes.
+type Outcome int
+
+// Outcomes of a refresh decision.
+const (
+	OutcomeExpired  Outcome = iota // the session has expired: ErrNotFound
+	OutcomeRotated                 // a new counter is current
+	OutcomeReplayed                // the current counter is handed out again
+	OutcomeReused                  // theft: delete the session, ErrReused
+	OutcomeLimited                 // over Limit: nothing changes
+)
+
+// Decide applies the rules of Refresh to the stored state st. It returns the
+// outcome, the state to store (for OutcomeRotated and OutcomeReplayed) and,
+// for OutcomeLimited, how long until the window ends. It is the reference
+// the backends implement: SQL calls it inside a transaction, Redis runs the
+// same rules in a script (redisstore/refresh.lua), and the conformance
+// suite holds both to it.
+func (r Refresh) Decide(st RefreshState) (Outcome, RefreshState, time.Duration) {
+	if !r.Now.Before(st.ExpiresAt) {
+		return OutcomeExpired, st, 0
+	}
+	outcome := OutcomeRotated
+	switch n, c := r.Counter, st.Counter; {
+	case n >= c:
+	case n+1 == c:
+		outcome = OutcomeReplayed
+	case n >= st.Floor && r.Now.Sub(st.RotatedAt) <= r.Grace:
+		outcome = OutcomeReplayed
+	default:
+		return OutcomeReused, st, 0
+	}
+	next := st
+	if r.Limit > 0 && r.Window > 0 {
+		if r.Now.Sub(next.WindowStart) >= r.Window || r.Now.Before(next.WindowStart) {
+			next.WindowStart, next.WindowCount = r.Now, 0
+		}
+		if next.WindowCount >= r.Limit {
+			return OutcomeLimited, st, next.WindowStart.Add(r.Window).Sub(r.Now)
+		}
+		next.WindowCount++
+	}
+	if outcome == OutcomeRotated {
+		switch {
+		case r.Counter > st.Counter:
+			// The store lost rotations the token proves: start afresh at it.
+			next.Floor = r.Counter
+		case r.Now.Sub(st.RotatedAt) > r.Grace:
+			next.Floor = st.Counter
+		}
+		next.Counter = r.Counter + 1
+		next.RotatedAt = r.Now
+	}
+	return outcome, next, 0
+}
+
+// Meta holds the broker's own small facts durably (SQL), such as the
+// marker of the Redis data it last saw.
+type Meta interface {
+	// GetMeta returns the value under key or ErrNotFound.
+	GetMeta(ctx context.Context, key string) (string, error)
+	// PutMeta sets key to value.
+	PutMeta(ctx context.Context, key, value string) error
+}
+
+// Replicas counts the broker's live replicas, so that a limit each replica
+// enforces in-process can be its share of a global figure.
+type Replicas interface {
+	// Heartbeat records replica id as seen at now, forgets replicas not
+	// seen within ttl, and returns how many are left (this one included).
+	Heartbeat(ctx context.Context, id string, now time.Time, ttl time.Duration) (int, error)
+}
+
+// DataMarker is implemented by a store that can lose its data without an
+// error (Redis without persistence restarted, a fail-over to an empty
+// replica): it keeps a marker, and a marker that changed means the data
+// before it is gone.
+type DataMarker interface {
+	// DataMarker returns the store's marker, writing fresh as the marker
+	// first when there is none (created is then true).
+	DataMarker(ctx context.Context, fresh string) (marker string, created bool, err error)
 }

@@ -129,3 +129,45 @@ func SQLiteURL(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("sqlite://%s/authbroker.db", t.TempDir())
 }
+
+// ShiftRedisTTLs makes d pass for the keys under prefix, as a fake clock
+// makes it pass for everything else: each key's remaining TTL shrinks by d,
+// and keys whose TTL runs out are deleted. Keys without a TTL are left
+// alone. Stores set every Redis expiry relative to the caller's clock, so
+// together with that clock's Advance this moves a Redis store through time
+// without sleeping (and without touching Redis's own clock).
+func ShiftRedisTTLs(t testing.TB, c redis.UniversalClient, prefix string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shift := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			ttl, err := node.PTTL(ctx, k).Result()
+			if err != nil {
+				return err
+			}
+			switch {
+			case ttl < 0: // no expiry, or gone meanwhile
+			case ttl <= d:
+				err = node.Del(ctx, k).Err()
+			default:
+				err = node.PExpire(ctx, k, ttl-d).Err()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return shift(ctx, n) })
+	} else {
+		err = shift(ctx, c)
+	}
+	if err != nil {
+		t.Fatalf("shift Redis TTLs: %v", err)
+	}
+}

@@ -1,5 +1,5 @@
 // Package token issues authbroker's access tokens (RFC 9068 JWTs), manages
-// the keys that sign them, encodes refresh tokens, and keeps each replica's
+// the keys that sign them, and keeps each replica's
 // in-memory copy of the access-token denylist.
 //
 // Verification lives in the public package handlers/bearer so that other

@@ -1,19 +1,28 @@
 package redisstore_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
+	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/store/storetest"
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 
 // newStore returns a Store on the test Redis under a key prefix of its own,
 // with its own client, both cleaned up with the test.
-func newStore(t testing.TB) (*redisstore.Store, redis.UniversalClient) {
+func newStore(t testing.TB, opts ...redisstore.Option) (*redisstore.Store, redis.UniversalClient) {
+	s, c, _ := newStoreWithPrefix(t, opts...)
+	return s, c
+}
+
+func newStoreWithPrefix(t testing.TB, opts ...redisstore.Option) (*redisstore.Store, redis.UniversalClient, string) {
 	t.Helper()
 	url, prefix := testenv.Redis(t)
 	c, err := redisstore.Connect(url)
@@ -21,7 +30,47 @@ func newStore(t testing.TB) (*redisstore.Store, redis.UniversalClient) {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return redisstore.New(c, prefix), c
+	return redisstore.New(c, prefix, opts...), c, prefix
+}
+
+// indexURLs are the SQL databases a Redis session store is tested with as
+// its session index: the embedded default and production's.
+var indexURLs = []struct {
+	name string
+	url  func(testing.TB) string
+}{
+	{"sqlite-index", testenv.SQLiteURL},
+	{"postgres-index", testenv.PostgresURL},
+}
+
+// openIndex opens (and migrates, once per url) the SQL index at url with clk.
+func openIndex(t testing.TB, url string, clk func() time.Time) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), url, sqlstore.WithClock(clk))
+	if err != nil {
+		t.Fatalf("open index: %v", err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate index: %v", err)
+	}
+	return s
+}
+
+// sessionsFixture is a Redis session store under a fresh prefix, with a
+// fake clock shared by Redis and the SQL index at indexURL.
+func sessionsFixture(t *testing.T, indexURL string) storetest.Sessions {
+	clk := clock.NewFake(time.Now().UTC().Truncate(time.Millisecond))
+	s, c, prefix := newStoreWithPrefix(t, redisstore.WithClock(clk.Now))
+	ix := openIndex(t, indexURL, clk.Now)
+	return storetest.Sessions{
+		Store: s.Sessions(ix),
+		Clock: clk,
+		Advance: func(d time.Duration) {
+			clk.Advance(d)
+			testenv.ShiftRedisTTLs(t, c, prefix, d)
+		},
+	}
 }
 
 func TestConformance(t *testing.T) {
@@ -35,13 +84,25 @@ func TestConformance(t *testing.T) {
 			t.Parallel()
 			storetest.RunCodes(t, func(t *testing.T) store.Codes { s, _ := newStore(t); return s })
 		})
-		t.Run("sessions", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunSessions(t, func(t *testing.T) store.Sessions { s, _ := newStore(t); return s })
-		})
+		for _, ix := range indexURLs {
+			t.Run("sessions+"+ix.name, func(t *testing.T) {
+				t.Parallel()
+				url := ix.url(t)
+				openIndex(t, url, time.Now) // migrate once
+				storetest.RunSessions(t, func(t *testing.T) storetest.Sessions { return sessionsFixture(t, url) })
+			})
+		}
 		t.Run("denylist", func(t *testing.T) {
 			t.Parallel()
 			storetest.RunDenylist(t, func(t *testing.T) store.Denylist { s, _ := newStore(t); return s })
+		})
+		t.Run("replicas", func(t *testing.T) {
+			t.Parallel()
+			storetest.RunReplicas(t, func(t *testing.T) store.Replicas { s, _ := newStore(t); return s })
+		})
+		t.Run("data marker", func(t *testing.T) {
+			t.Parallel()
+			storetest.RunDataMarker(t, func(t *testing.T) store.DataMarker { s, _ := newStore(t); return s })
 		})
 	})
 }

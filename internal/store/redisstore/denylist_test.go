@@ -153,17 +153,20 @@ func TestUnreachableRedisIsAnErrorNotANotFound(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	st := redisstore.New(c, "x:")
 	ctx := t.Context()
+	ss := st.Sessions(openIndex(t, testenv.SQLiteURL(t), time.Now))
 	now := time.Now()
 	ops := map[string]func() error{
 		"ping":        func() error { return st.Ping(ctx) },
 		"take state":  func() error { _, err := st.TakeState(ctx, "id"); return err },
 		"take code":   func() error { _, err := st.TakeCode(ctx, "id"); return err },
-		"get session": func() error { _, err := st.GetSession(ctx, "sid"); return err },
-		"rotate": func() error {
-			_, err := st.RotateRefresh(ctx, store.Rotation{SessionID: "sid", Presented: hashOf(1), Next: hashOf(2), Now: now})
+		"get session": func() error { _, err := ss.GetSession(ctx, "sid"); return err },
+		"refresh": func() error {
+			_, err := ss.Refresh(ctx, store.Refresh{SessionID: "sid", Counter: 1, Now: now})
 			return err
 		},
-		"revoke":      func() error { _, err := st.RevokeSession(ctx, "sid"); return err },
+		"revoke":      func() error { _, err := ss.RevokeSession(ctx, "sid"); return err },
+		"marker":      func() error { _, _, err := st.DataMarker(ctx, "m"); return err },
+		"heartbeat":   func() error { _, err := st.Heartbeat(ctx, "r", now, time.Second); return err },
 		"live denied": func() error { _, err := st.LiveDenied(ctx, now); return err },
 		"watch":       func() error { _, err := st.WatchDenied(ctx); return err },
 	}

@@ -1,30 +1,31 @@
 // Package redisstore keeps the short-lived records of authbroker in Redis
 // (BRIEF §5): login states, one-time codes, sessions with their refresh
-// rotation, and the access-token denylist. It implements store.States,
-// store.Codes, store.Sessions, store.Denylist, store.DenyWatcher and
-// store.Pinger, and passes the storetest conformance suite.
+// counters, the access-token denylist, the replica heartbeats and the data
+// marker. It implements store.States, store.Codes, store.Sessions (with a
+// SQL store.SessionIndex, see Sessions), store.Denylist, store.DenyWatcher,
+// store.Replicas and store.DataMarker, and passes the storetest conformance
+// suite.
 //
 // It works on a single server, behind Sentinel and on Redis Cluster (see
-// Connect). Both keys of one session share the hash tag {session id}, so a
-// refresh is one script on one slot; a member's session index lives in
-// another slot and is kept outside that script.
+// Connect). A session is one key with its id as hash tag, so a refresh is
+// one script on one slot.
 //
 // Layout, under the prefix given to New:
 //
-//	st:<id>               login state, JSON, expires with its TTL
-//	code:<id>             one-time code, JSON, expires with its TTL
-//	s:{<sid>}             session hash, expires at the session's ExpiresAt
-//	s:{<sid>}:h           string, ring of the session's retired refresh hashes
-//	                      (1024 slots of 8-byte prefixes, at most 8 KiB), created
-//	                      by the first rotation, expires with the session hash
-//	m:{<member>}:sessions sorted set of the member's session ids, score = created (unix ms)
-//	denylist              sorted set of denied session ids, score = until (unix ms)
+//	st:<id>      login state, JSON, expires with its TTL
+//	code:<id>    one-time code, JSON, expires with its TTL
+//	s:{<sid>}    session record (record.go), expires with the session
+//	denylist     sorted set of denied session ids, score = until (unix ms)
+//	replicas     sorted set of replica ids, score = last heartbeat (unix ms)
+//	marker       the data marker (DataMarker)
 //
 // and the pub/sub channel <prefix>denylist carries each new denylist entry
 // as JSON to every replica.
 //
-// Times are kept in milliseconds. Redis 7.0 or later is required (GETDEL,
-// ZADD GT, PEXPIREAT NX/GT, PEXPIRETIME).
+// Times are kept in milliseconds, and every expiry is set relative to the
+// caller's clock (a TTL, never an absolute time), so a test clock moves
+// Redis records as it moves SQL rows. Redis 7.0 or later is required
+// (GETDEL, ZADD GT, PEXPIRETIME).
 package redisstore
 
 import (
@@ -45,15 +46,24 @@ import (
 type Store struct {
 	c      redis.UniversalClient
 	prefix string
+	now    func() time.Time
+}
+
+// Option configures New.
+type Option func(*Store)
+
+// WithClock sets the clock that decides expiry on reads (time.Now by default).
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
 }
 
 var (
 	_ store.States      = (*Store)(nil)
 	_ store.Codes       = (*Store)(nil)
-	_ store.Sessions    = (*Store)(nil)
 	_ store.Denylist    = (*Store)(nil)
 	_ store.DenyWatcher = (*Store)(nil)
-	_ store.Pinger      = (*Store)(nil)
+	_ store.Replicas    = (*Store)(nil)
+	_ store.DataMarker  = (*Store)(nil)
 )
 
 // New returns a Store that keeps its keys under prefix (for example "ab:"),
@@ -62,11 +72,15 @@ var (
 // hashes only the first {…} of a key, and a brace in the prefix would put
 // every key in one slot and break the per-session hash tags; such a prefix
 // is a programming error and panics.
-func New(c redis.UniversalClient, prefix string) *Store {
+func New(c redis.UniversalClient, prefix string, opts ...Option) *Store {
 	if strings.ContainsAny(prefix, "{}") {
 		panic("redisstore: key prefix must not contain '{' or '}'")
 	}
-	return &Store{c: c, prefix: prefix}
+	s := &Store{c: c, prefix: prefix, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Ping reports whether Redis answers (readiness).
@@ -78,12 +92,12 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Keys. The session and member keys carry hash tags (see the package comment).
-func (s *Store) stateKey(id string) string      { return s.prefix + "st:" + id }
-func (s *Store) codeKey(id string) string       { return s.prefix + "code:" + id }
-func (s *Store) sessionKey(sid string) string   { return s.prefix + "s:{" + sid + "}" }
-func (s *Store) historyKey(sid string) string   { return s.sessionKey(sid) + ":h" }
-func (s *Store) memberKey(member string) string { return s.prefix + "m:{" + member + "}:sessions" }
-func (s *Store) denyKey() string                { return s.prefix + "denylist" }
+func (s *Store) stateKey(id string) string    { return s.prefix + "st:" + id }
+func (s *Store) codeKey(id string) string     { return s.prefix + "code:" + id }
+func (s *Store) sessionKey(sid string) string { return s.prefix + "s:{" + sid + "}" }
+func (s *Store) denyKey() string              { return s.prefix + "denylist" }
+func (s *Store) replicasKey() string          { return s.prefix + "replicas" }
+func (s *Store) markerKey() string            { return s.prefix + "marker" }
 
 // wrap turns a client error into the store's vocabulary: redis.Nil (no such
 // key, or a script's nil answer) becomes store.ErrNotFound; anything else is

@@ -1,310 +1,369 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
-	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authbroker/authbroker/internal/store"
 )
 
-// rotateSource is the refresh decision, kept in its own file for reading.
+// refreshSource is the refresh decision, kept in its own file for reading.
 //
-//go:embed rotate.lua
-var rotateSource string
+//go:embed refresh.lua
+var refreshSource string
 
-// rotateScript runs rotateSource. Run sends EVALSHA and falls back to EVAL
+// refreshScript runs refreshSource. Run sends EVALSHA and falls back to EVAL
 // only when the server has not cached the script yet (first use after a
 // start or a SCRIPT FLUSH), so a refresh is one round trip.
-var rotateScript = redis.NewScript(rotateSource)
+var refreshScript = redis.NewScript(refreshSource)
 
-// Session hash fields.
-const (
-	fMember   = "member"
-	fProvider = "provider"
-	fUA       = "ua"
-	fIP       = "ip"
-	fCreated  = "created"
-	fUsed     = "used"
-	fExp      = "exp"
-	fCur      = "cur" // hash of the current refresh token
-	// prev, sealed, rot and n (the previous hash, the sealed current token,
-	// the time of the last rotation and the number of entries written to
-	// the retired-hash ring) are written by rotate.lua only, as is the ring
-	// itself, the session's history key.
-)
-
-// sessionFields are the fields a Session is decoded from, in the order
-// decodeSession takes them. Reads ask for these alone, and never for the
-// history key (up to 8 KiB of retired-hash prefixes): the refresh state
-// stays in Redis.
-var sessionFields = []string{fMember, fProvider, fUA, fIP, fCreated, fUsed, fExp}
-
-// createScript writes a new session hash (and clears any stale history
-// ring) unless the id is taken: one round trip, both keys in the session's
-// slot. ARGV: expiry (ms), then field/value pairs.
-var createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+// claimsScript replaces the claims of a session record, if it still
+// exists, keeping its header, IP and TTL. ARGV[1]: the new claims part
+// (u16 length + bytes).
+var claimsScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local clen = struct.unpack('>I2', v, 44)
+redis.call('SET', KEYS[1], string.sub(v, 1, 43) .. ARGV[1] .. string.sub(v, 46 + clen), 'KEEPTTL')
 return 1`)
 
-// CreateSession writes the session hash with its first refresh hash, expiring
-// at s.ExpiresAt, then adds it to the member's index. It deletes any history
-// key left under the same id; the first rotation creates the history key
-// with the session's expiry (rotate.lua).
+// Sessions is the Redis backend of store.Sessions: one record per session
+// (see record.go), listed by member in a SQL index (store.SessionIndex).
 //
-// The session is written first so that an index entry always points to a
-// session that exists or existed: ListSessions may then drop entries whose
-// session is gone without racing a create in progress. If the index write
-// fails the session is deleted again, so no live session is missing from
-// the index that RevokeMemberSessions relies on.
-func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHash []byte) error {
-	op := "create session " + sess.ID
-	if len(refreshHash) < store.MinHashLen {
-		return fmt.Errorf("redis: %s: refresh hash shorter than %d bytes", op, store.MinHashLen)
-	}
-	sk := s.sessionKey(sess.ID)
-	created, err := createScript.Run(ctx, s.c, []string{sk, s.historyKey(sess.ID)}, ms(sess.ExpiresAt),
-		fMember, sess.MemberID, fProvider, sess.Provider, fUA, sess.UserAgent, fIP, sess.IP,
-		fCreated, ms(sess.CreatedAt), fUsed, ms(sess.LastUsedAt), fExp, ms(sess.ExpiresAt),
-		fCur, refreshHash).Int()
-	if err != nil {
-		return wrap(op, err)
-	}
-	if created == 0 {
-		return fmt.Errorf("%s: %w", op, store.ErrConflict)
-	}
-
-	// The index lives as long as the member's longest session: NX sets the
-	// first expiry, GT only ever extends it.
-	mk, exp := s.memberKey(sess.MemberID), ms(sess.ExpiresAt)
-	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, mk, redis.Z{Score: float64(ms(sess.CreatedAt)), Member: sess.ID})
-		p.Do(ctx, "pexpireat", mk, exp, "nx")
-		p.Do(ctx, "pexpireat", mk, exp, "gt")
-		return nil
-	})
-	if err != nil {
-		// Best effort: the session's refresh token is never handed out, and
-		// the key expires anyway if this delete fails too.
-		s.c.Del(context.WithoutCancel(ctx), sk)
-		return wrap(op+": index", err)
-	}
-	return nil
+// Why the index is in SQL: a per-member key in Redis (a sorted set of ids)
+// costs ~150 bytes for the first session of a member, more than the session
+// itself; in SQL the row is written once per login and read only by
+// listing and revocation, never by a refresh. So a refresh is one Redis
+// round trip and no SQL, and a live session costs one Redis key.
+//
+// Ordering makes the two agree: a session is indexed (in an open SQL
+// transaction holding the member's admission lock) before its record is
+// written, and the index commits only after the record is written; a
+// session whose record is gone (revoked, expired, Redis lost its data) is a
+// ghost row that listing and admission remove as they meet it.
+type Sessions struct {
+	s     *Store
+	index store.SessionIndex
 }
 
-// RotateRefresh runs the refresh decision in one script call on the session
-// hash and its history key (one round trip, one hash slot). See
-// store.Sessions for the rules. An empty r.IP keeps the stored IP: a
-// rotation made for a revocation has no client.
-func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
-	op := "rotate refresh of session " + r.SessionID
-	if len(r.Presented) == 0 || len(r.Next) < store.MinHashLen {
-		return store.Rotated{}, fmt.Errorf("redis: %s: empty presented hash or next hash shorter than %d bytes", op, store.MinHashLen)
+var _ store.Sessions = (*Sessions)(nil)
+
+// Sessions returns the session store over this Redis, listing sessions in index.
+func (s *Store) Sessions(index store.SessionIndex) *Sessions {
+	return &Sessions{s: s, index: index}
+}
+
+// CreateSession indexes the session under the member's lock, applies the
+// admission to the member's other sessions and writes the record.
+func (ss *Sessions) CreateSession(ctx context.Context, sess store.Session, a store.Admission) ([]store.Session, error) {
+	op := "create session " + sess.ID
+	ttl := sess.ExpiresAt.Sub(sess.LastUsedAt)
+	if sess.ID == "" || ttl <= 0 {
+		return nil, fmt.Errorf("redis: %s: id and a future expiry are required", op)
 	}
-	res, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(r.SessionID), s.historyKey(r.SessionID)},
-		r.Presented, r.Next, r.Sealed, ms(r.Now), max(r.Grace.Milliseconds(), 0), r.IP).Slice()
+	val, err := encodeRecord(record{
+		state:  store.RefreshState{RotatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt, WindowStart: sess.CreatedAt},
+		used:   sess.LastUsedAt,
+		member: sess.MemberID, claims: sess.Claims, ip: sess.IP,
+	})
 	if err != nil {
-		return store.Rotated{}, wrap(op, err)
+		return nil, fmt.Errorf("redis: %s: %w", op, err)
+	}
+	var (
+		ended     []store.Session
+		published bool
+	)
+	decide := func(ctx context.Context, indexed []store.Session) ([]string, error) {
+		live, drop, err := ss.live(ctx, indexed)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case a == store.AdmitIfAlone && len(live) > 0:
+			return nil, store.ErrSignedIn
+		case a == store.AdmitAlone && len(live) > 0:
+			gone, err := ss.take(ctx, ids(live))
+			if err != nil {
+				return nil, err
+			}
+			ended = gone
+			drop = append(drop, ids(live)...)
+		}
+		return drop, nil
+	}
+	publish := func(ctx context.Context) error {
+		// The TTL is relative to the caller's clock, like every time here:
+		// the record lives as long as the session says, whatever Redis's
+		// clock reads.
+		ok, err := ss.s.c.SetNX(ctx, ss.s.sessionKey(sess.ID), val, ttl).Result()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrConflict
+		}
+		published = true
+		return nil
+	}
+	if err := ss.index.AdmitIndexed(ctx, sess, decide, publish); err != nil {
+		if published {
+			// The index did not commit after the record was written: the
+			// token of this session is never handed out, remove its record.
+			ss.s.c.Del(context.WithoutCancel(ctx), ss.s.sessionKey(sess.ID))
+		}
+		return nil, wrapOp(op, err)
+	}
+	return ended, nil
+}
+
+// Refresh runs the refresh decision in one script call (one round trip).
+func (ss *Sessions) Refresh(ctx context.Context, r store.Refresh) (store.Refreshed, error) {
+	op := "refresh session " + r.SessionID
+	if r.Counter > maxCounter {
+		return store.Refreshed{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	res, err := refreshScript.Run(ctx, ss.s.c, []string{ss.s.sessionKey(r.SessionID)},
+		r.Counter, ms(r.Now), max(r.Grace.Milliseconds(), 0), packIP(r.IP), max(r.Limit, 0), max(r.Window.Milliseconds(), 0)).Slice()
+	if err != nil {
+		return store.Refreshed{}, wrap(op, err)
 	}
 	outcome, _ := res[0].(string)
 	switch {
 	case outcome == "reused" && len(res) == 1:
-		return store.Rotated{}, fmt.Errorf("%s: %w", op, store.ErrReused)
-	case (outcome == "rotated" || outcome == "graced") && len(res) == 9:
+		return store.Refreshed{}, fmt.Errorf("%s: %w", op, store.ErrReused)
+	case outcome == "limited" && len(res) == 2:
+		wait, _ := res[1].(int64)
+		return store.Refreshed{}, fmt.Errorf("%s: %w", op, &store.LimitError{RetryAfter: time.Duration(wait) * time.Millisecond})
+	case (outcome == "rotated" || outcome == "replayed") && len(res) == 2:
 	default:
-		// Only the shape: the reply holds session data and a sealed token.
-		return store.Rotated{}, fmt.Errorf("redis: %s: unexpected script reply (outcome %q, %d values)", op, outcome, len(res))
+		return store.Refreshed{}, fmt.Errorf("redis: %s: unexpected script reply (outcome %q, %d values)", op, outcome, len(res))
 	}
-	sess, ok, err := decodeSession(r.SessionID, res[1:8])
-	if err == nil && !ok {
-		err = errors.New("session record without member")
-	}
+	raw, _ := res[1].(string)
+	rec, err := decodeRecord([]byte(raw))
 	if err != nil {
-		return store.Rotated{}, fmt.Errorf("redis: %s: %w", op, err)
+		return store.Refreshed{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	out := store.Rotated{Session: sess, Graced: outcome == "graced"}
-	if out.Graced {
-		sealed, _ := res[8].(string)
-		out.Sealed = []byte(sealed)
-	}
-	return out, nil
+	return store.Refreshed{Session: rec.session(r.SessionID), Counter: rec.state.Counter, Rotated: outcome == "rotated"}, nil
 }
 
-// GetSession returns a live session; Redis has already dropped expired ones.
-func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+// GetSession returns a live session: its record, with the device from the index.
+func (ss *Sessions) GetSession(ctx context.Context, id string) (store.Session, error) {
 	op := "get session " + id
-	v, err := s.c.HMGet(ctx, s.sessionKey(id), sessionFields...).Result()
+	raw, err := ss.s.c.Get(ctx, ss.s.sessionKey(id)).Bytes()
 	if err != nil {
 		return store.Session{}, wrap(op, err)
 	}
-	sess, ok, err := decodeSession(id, v)
+	rec, err := decodeRecord(raw)
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	if !ok {
+	if !ss.s.now().Before(rec.state.ExpiresAt) {
 		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	sess := rec.session(id)
+	dev, err := ss.index.IndexedSession(ctx, id)
+	switch {
+	case err == nil:
+		sess = withDevice(sess, dev)
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Session{}, wrapOp(op, err)
 	}
 	return sess, nil
 }
 
-// ListSessions reads the member's index newest first, then every session
-// hash in one pipeline. Entries whose session has expired or was revoked
-// are skipped and removed from the index.
-func (s *Store) ListSessions(ctx context.Context, memberID string) ([]store.Session, error) {
+// ListSessions lists the member's indexed sessions whose record is live,
+// newest first; rows whose record is gone are removed from the index.
+func (ss *Sessions) ListSessions(ctx context.Context, memberID string) ([]store.Session, error) {
 	op := "list sessions of member " + memberID
-	mk := s.memberKey(memberID)
-	ids, err := s.c.ZRevRange(ctx, mk, 0, -1).Result()
+	indexed, err := ss.index.IndexedSessions(ctx, memberID)
+	if err != nil {
+		return nil, wrapOp(op, err)
+	}
+	live, ghosts, err := ss.live(ctx, indexed)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	out := make([]store.Session, 0, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+	if len(ghosts) > 0 {
+		// Housekeeping only: the next listing finds them again.
+		_ = ss.index.Unindex(ctx, ghosts...)
 	}
-	cmds := make([]*redis.SliceCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, s.sessionKey(id), sessionFields...)
-		}
-		return nil
-	}); err != nil {
-		return nil, wrap(op, err)
-	}
-	var gone []any
-	for i, cmd := range cmds {
-		sess, ok, err := decodeSession(ids[i], cmd.Val())
-		if err != nil {
-			return nil, fmt.Errorf("redis: %s: %w", op, err)
-		}
-		if !ok {
-			gone = append(gone, ids[i])
-			continue
-		}
-		out = append(out, sess)
-	}
-	if len(gone) > 0 {
-		// Housekeeping only: a failure leaves entries the next list skips again.
-		s.c.ZRem(ctx, mk, gone...)
-	}
-	return out, nil
+	return live, nil
 }
 
-// RevokeSession deletes a session and returns it.
-func (s *Store) RevokeSession(ctx context.Context, id string) (store.Session, error) {
+// RevokeSession deletes a session's record and its index row. The session
+// has ended once the record is gone; a failure to unindex leaves a ghost row
+// that listing removes later.
+func (ss *Sessions) RevokeSession(ctx context.Context, id string) (store.Session, error) {
 	op := "revoke session " + id
-	gone, err := s.takeSessions(ctx, []string{id})
-	if len(gone) == 0 && err != nil {
+	gone, err := ss.take(ctx, []string{id})
+	if err != nil {
 		return store.Session{}, wrap(op, err)
 	}
+	_ = ss.index.Unindex(ctx, id)
 	if len(gone) == 0 {
 		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	sess := gone[0]
-	// The session is gone whatever happens here: a stale index entry left by
-	// a failed ZREM is skipped and removed by the next ListSessions.
-	s.c.ZRem(ctx, s.memberKey(sess.MemberID), id)
-	return sess, nil
+	return gone[0], nil
 }
 
-// RevokeMemberSessions deletes every session in the member's index except
-// keep and returns the ones this call deleted. On Redis Cluster part of the
-// sessions may be deleted when a node fails: the error then comes with the
-// sessions that were deleted, so a caller can still deny their tokens.
-func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string) ([]store.Session, error) {
+// RevokeMemberSessions deletes every indexed session of the member except
+// keep and returns those whose record this call deleted.
+func (ss *Sessions) RevokeMemberSessions(ctx context.Context, memberID, keep string) ([]store.Session, error) {
 	op := "revoke sessions of member " + memberID
-	mk := s.memberKey(memberID)
-	ids, err := s.c.ZRevRange(ctx, mk, 0, -1).Result()
+	indexed, err := ss.index.IndexedSessions(ctx, memberID)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, wrapOp(op, err)
 	}
-	ids = slices.DeleteFunc(ids, func(id string) bool { return id == keep })
-	if len(ids) == 0 {
+	var targets []string
+	for _, s := range indexed {
+		if s.ID != keep {
+			targets = append(targets, s.ID)
+		}
+	}
+	if len(targets) == 0 {
 		return []store.Session{}, nil
 	}
-	gone, err := s.takeSessions(ctx, ids)
+	gone, err := ss.take(ctx, targets)
 	if err != nil {
+		// Some records may be gone: the caller still denies those.
 		return gone, wrap(op, err)
 	}
-	// Every listed session is now gone, deleted here or before; as in
-	// RevokeSession a failed ZREM only leaves entries ListSessions skips.
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
-	s.c.ZRem(ctx, mk, members...)
+	_ = ss.index.Unindex(ctx, targets...)
 	return gone, nil
 }
 
-// takeSessions reads and deletes sessions in one pipeline (HMGET, DEL of
-// the hash, DEL of the history key per session; the sessions may live on
-// different Cluster slots, so this cannot be one transaction). A session is
-// returned only when this call's DEL removed its hash, so of concurrent
-// revokers exactly one reports each session. The history key has a DEL of
-// its own so that its count cannot blur that test. With an error it still
-// returns the sessions it is sure it deleted.
-func (s *Store) takeSessions(ctx context.Context, ids []string) ([]store.Session, error) {
-	gets := make([]*redis.SliceCmd, len(ids))
-	dels := make([]*redis.IntCmd, len(ids))
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			k := s.sessionKey(id)
-			gets[i] = p.HMGet(ctx, k, sessionFields...)
-			dels[i] = p.Del(ctx, k)
-			p.Del(ctx, s.historyKey(id))
+// UpdateSessionClaims rewrites the claims of each of the member's records.
+func (ss *Sessions) UpdateSessionClaims(ctx context.Context, memberID string, c store.Claims) error {
+	op := "update session claims of member " + memberID
+	claims, err := encodeClaims(memberID, c)
+	if err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	part := append([]byte{byte(len(claims) >> 8), byte(len(claims))}, claims...)
+	indexed, err := ss.index.IndexedSessions(ctx, memberID)
+	if err != nil {
+		return wrapOp(op, err)
+	}
+	_, err = ss.s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range indexed {
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT,
+			// and claims change rarely.
+			claimsScript.Eval(ctx, p, []string{ss.s.sessionKey(s.ID)}, part)
 		}
 		return nil
 	})
+	if err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// live reads the records of indexed sessions in one pipeline and returns
+// the live sessions (index data with their records) and the ids whose
+// record is gone.
+func (ss *Sessions) live(ctx context.Context, indexed []store.Session) (live []store.Session, gone []string, err error) {
+	live = []store.Session{}
+	if len(indexed) == 0 {
+		return live, nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(indexed))
+	if _, err := ss.s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range indexed {
+			cmds[i] = p.Get(ctx, ss.s.sessionKey(s.ID))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, err
+	}
+	now := ss.s.now()
+	for i, cmd := range cmds {
+		raw, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			gone = append(gone, indexed[i].ID)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		rec, err := decodeRecord(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !now.Before(rec.state.ExpiresAt) {
+			continue
+		}
+		live = append(live, withDevice(rec.session(indexed[i].ID), indexed[i]))
+	}
+	return live, gone, nil
+}
+
+// take deletes records in one pipeline (GETDEL each; the records may live
+// on different Cluster slots, so this cannot be one transaction) and
+// returns the sessions whose record this call deleted, so that of
+// concurrent revokers exactly one reports each session. With an error it
+// still returns the sessions it is sure it deleted.
+func (ss *Sessions) take(ctx context.Context, ids []string) ([]store.Session, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := ss.s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.GetDel(ctx, ss.s.sessionKey(id))
+		}
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
 	out := make([]store.Session, 0, len(ids))
-	for i, id := range ids {
-		if gets[i].Err() != nil || dels[i].Err() != nil || dels[i].Val() != 1 {
+	now := ss.s.now()
+	for i, cmd := range cmds {
+		raw, cerr := cmd.Bytes()
+		if cerr != nil {
 			continue
 		}
-		sess, ok, derr := decodeSession(id, gets[i].Val())
+		rec, derr := decodeRecord(raw)
 		if derr != nil {
-			err = cmp.Or(err, derr)
+			err = errors.Join(err, derr)
 			continue
 		}
-		if ok {
-			out = append(out, sess)
+		if now.Before(rec.state.ExpiresAt) {
+			out = append(out, rec.session(ids[i]))
 		}
 	}
 	return out, err
 }
 
-// decodeSession builds a Session from the values of sessionFields, as
-// HMGET or rotate.lua return them; ok is false when the session does not
-// exist (HMGET answers nil for every field of a missing key).
-func decodeSession(id string, v []any) (sess store.Session, ok bool, err error) {
-	if len(v) != len(sessionFields) {
-		return store.Session{}, false, fmt.Errorf("%d session fields, want %d", len(v), len(sessionFields))
+// session is the Session a record describes (without the device).
+func (r record) session(id string) store.Session {
+	return store.Session{ID: id, MemberID: r.member, IP: r.ip, LastUsedAt: r.used, ExpiresAt: r.state.ExpiresAt, Claims: r.claims}
+}
+
+// withDevice completes s with what the index keeps. The IP is the record's
+// (the latest); the index's (the first) fills in only when the record has none.
+func withDevice(s, dev store.Session) store.Session {
+	s.Provider, s.UserAgent, s.CreatedAt = dev.Provider, dev.UserAgent, dev.CreatedAt
+	if s.IP == "" {
+		s.IP = dev.IP
 	}
-	str := make([]string, len(v))
-	for i, x := range v {
-		str[i], _ = x.(string)
+	return s
+}
+
+func ids(ss []store.Session) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
 	}
-	if v[0] == nil {
-		return store.Session{}, false, nil
+	return out
+}
+
+// wrapOp wraps an error that may come from the SQL index or from Redis.
+func wrapOp(op string, err error) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrSignedIn) {
+		return fmt.Errorf("%s: %w", op, err)
 	}
-	if str[0] == "" {
-		return store.Session{}, false, errors.New("session record without member")
-	}
-	sess = store.Session{ID: id, MemberID: str[0], Provider: str[1], UserAgent: str[2], IP: str[3]}
-	if sess.CreatedAt, err = fromMS(str[4]); err != nil {
-		return store.Session{}, false, fmt.Errorf("created: %w", err)
-	}
-	if sess.LastUsedAt, err = fromMS(str[5]); err != nil {
-		return store.Session{}, false, fmt.Errorf("last used: %w", err)
-	}
-	if sess.ExpiresAt, err = fromMS(str[6]); err != nil {
-		return store.Session{}, false, fmt.Errorf("expires: %w", err)
-	}
-	return sess, true, nil
+	return wrap(op, err)
 }

@@ -1,12 +1,7 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/testenv"
@@ -59,362 +55,125 @@ func (l *commandLog) take() (cmds []string, pipelines int) {
 	return cmds, pipelines
 }
 
-// hashOf stands in for token.Hash: a SHA-256 of something unique.
-func hashOf(parts ...any) []byte {
-	h := sha256.New()
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			h.Write([]byte(v))
-		case int:
-			_ = binary.Write(h, binary.BigEndian, int64(v))
-		}
-	}
-	return h.Sum(nil)
-}
-
-func testSession(id, member string, now time.Time) store.Session {
+// realisticSession is a session as a browser sign-in creates it: a UUIDv7
+// member, an email and a Korean name, a full desktop user agent.
+func realisticSession(id string, now time.Time) store.Session {
 	return store.Session{
-		ID: id, MemberID: member, Provider: "dev", UserAgent: "test", IP: "192.0.2.1",
-		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour),
+		ID: id, MemberID: "019a4f3e-7b2c-7d41-9e8a-3f5b6c7d8e9f", Provider: "google",
+		UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		IP:        "203.0.113.45",
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(14 * 24 * time.Hour),
+		Claims: store.Claims{Role: store.RoleUser, Email: "kim.jiwoo@example.com", EmailVerified: true, Name: "김지우"},
 	}
 }
 
-// TestRotateRefreshIsOneRoundTrip counts what the client sends for each
-// outcome of a refresh: exactly one command, EVALSHA, and no pipeline
-// (BRIEF §3). The script is warmed first: after a Redis start the very first
-// refresh also sends the EVAL that loads it.
-func TestRotateRefreshIsOneRoundTrip(t *testing.T) {
-	st, c := newStore(t)
+// TestRefreshIsOneRoundTrip: a refresh is one command on the wire (the
+// script by its SHA), whatever its outcome, rate limit included.
+func TestRefreshIsOneRoundTrip(t *testing.T) {
+	s, c := newStore(t)
+	ix := openIndex(t, testenv.SQLiteURL(t), time.Now)
+	ss := s.Sessions(ix)
 	log := &commandLog{}
 	c.AddHook(log)
 	ctx := t.Context()
-	now := time.Now().UTC()
-	prefix := testenv.RandomName("")
-
-	warm := testSession(prefix+"warm", prefix+"member", now)
-	if err := st.CreateSession(ctx, warm, hashOf("warm", 0)); err != nil {
+	now := time.Now()
+	sess := realisticSession("AAAAAAAAAAAAAAAAAAAAAA", now)
+	if _, err := ss.CreateSession(ctx, sess, store.AdmitAlongside); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: warm.ID, Presented: hashOf("warm", 0), Next: hashOf("warm", 1), Now: now}); err != nil {
-		t.Fatal(err)
-	}
-
-	s := testSession(prefix+"s", prefix+"member", now)
-	if err := st.CreateSession(ctx, s, hashOf("s", 0)); err != nil {
+	r := store.Refresh{SessionID: sess.ID, Now: now, Grace: 10 * time.Second, IP: "203.0.113.9", Limit: 20, Window: time.Minute}
+	if _, err := ss.Refresh(ctx, r); err != nil { // loads the script (EVALSHA, then EVAL once)
 		t.Fatal(err)
 	}
 	log.take()
-
-	steps := []struct {
-		name    string
-		r       store.Rotation
-		wantErr error
-	}{
-		{"rotated", store.Rotation{Presented: hashOf("s", 0), Next: hashOf("s", 1), Sealed: []byte("sealed-1"), Now: now}, nil},
-		{"graced", store.Rotation{Presented: hashOf("s", 0), Next: hashOf("s", 2), Sealed: []byte("sealed-2"), Now: now.Add(time.Second)}, nil},
-		{"not found", store.Rotation{Presented: hashOf("s", 99), Next: hashOf("s", 3), Now: now.Add(time.Second)}, store.ErrNotFound},
-		{"reused", store.Rotation{Presented: hashOf("s", 0), Next: hashOf("s", 4), Now: now.Add(time.Minute)}, store.ErrReused},
-	}
-	for _, step := range steps {
-		step.r.SessionID, step.r.Grace = s.ID, 10*time.Second
-		_, err := st.RotateRefresh(ctx, step.r)
-		if !errors.Is(err, step.wantErr) {
-			t.Fatalf("%s: err = %v, want %v", step.name, err, step.wantErr)
+	r.Counter = 1 // current, then previous after its own rotation
+	for i, want := range []string{"rotated", "replayed"} {
+		got, err := ss.Refresh(ctx, r)
+		if err != nil {
+			t.Fatalf("%s: %v", want, err)
+		}
+		if i == 0 && !got.Rotated || i == 1 && got.Rotated {
+			t.Fatalf("%s: rotated=%v", want, got.Rotated)
 		}
 		cmds, pipelines := log.take()
-		if !slices.Equal(cmds, []string{"evalsha"}) || pipelines != 0 {
-			t.Errorf("%s: sent %q in %d pipelines, want exactly one evalsha", step.name, cmds, pipelines)
+		if len(cmds) != 1 || cmds[0] != "evalsha" || pipelines != 0 {
+			t.Fatalf("%s: commands %v in %d pipelines, want one evalsha", want, cmds, pipelines)
 		}
 	}
 }
 
-// TestSessionKeysShareTheSessionHashTag checks the key layout that makes a
-// refresh Cluster-safe: after a create and a rotation, the only keys are the
-// session hash and its history key, both tagged {sid}, and the member
-// index, tagged {member}.
-func TestSessionKeysShareTheSessionHashTag(t *testing.T) {
-	url, prefix := testenv.Redis(t)
-	opt, err := redis.ParseURL(url)
+// TestSessionMemoryIsConstant: a live session costs at most 256 bytes of
+// Redis memory (MEMORY USAGE over every key it uses; the index is in SQL),
+// the same after 1 and after 10,000 rotations, with its record expiring
+// with the session.
+func TestSessionMemoryIsConstant(t *testing.T) {
+	clk := clock.NewFake(time.Now().UTC())
+	s, c, prefix := newStoreWithPrefix(t, redisstore.WithClock(clk.Now))
+	ss := s.Sessions(openIndex(t, testenv.SQLiteURL(t), clk.Now))
+	ctx := t.Context()
+	sess := realisticSession("BBBBBBBBBBBBBBBBBBBBBB", clk.Now())
+	if _, err := ss.CreateSession(ctx, sess, store.AdmitAlongside); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := c.PTTL(ctx, prefix+"s:{"+sess.ID+"}").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	st := redisstore.New(c, prefix)
-	ctx := t.Context()
-	now := time.Now().UTC()
-	s := testSession("sid1", "member1", now)
-	if err := st.CreateSession(ctx, s, hashOf(0)); err != nil {
-		t.Fatal(err)
+	if want := sess.ExpiresAt.Sub(clk.Now()); ttl < want-time.Second || ttl > want {
+		t.Fatalf("record TTL %v, want the session's %v", ttl, want)
 	}
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(0), Next: hashOf(1), Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	keys := keysUnder(t, c, prefix)
-	want := []string{prefix + "m:{member1}:sessions", prefix + "s:{sid1}", prefix + "s:{sid1}:h"}
-	if !slices.Equal(keys, want) {
-		t.Fatalf("keys %q, want %q", keys, want)
-	}
-	// Redis Cluster hashes only the part inside the first {…}: the script's
-	// two keys must agree on it.
-	if a, b := hashTag(keys[1]), hashTag(keys[2]); a != "sid1" || b != "sid1" {
-		t.Fatalf("hash tags %q and %q, want both %q", a, b, "sid1")
-	}
-	// Both session keys expire with the session; the index no earlier.
-	for _, k := range keys {
-		at, err := c.PExpireTime(ctx, k).Result()
+	usage := func() int64 {
+		t.Helper()
+		var keys []string
+		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) != 1 || !strings.Contains(keys[0], "{"+sess.ID+"}") {
+			t.Fatalf("keys of one session: %v, want its record alone", keys)
+		}
+		n, err := c.MemoryUsage(ctx, keys[0]).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := at - time.Duration(s.ExpiresAt.UnixMilli())*time.Millisecond; d != 0 {
-			t.Errorf("%s expires %v from the session's ExpiresAt, want 0", k, d)
-		}
+		return n
 	}
-}
-
-// newStoreWithPrefix is newStore that also returns the key prefix, for
-// tests that look at the keys themselves.
-func newStoreWithPrefix(t *testing.T) (*redisstore.Store, redis.UniversalClient, string) {
-	t.Helper()
-	url, prefix := testenv.Redis(t)
-	c, err := redisstore.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return redisstore.New(c, prefix), c, prefix
-}
-
-// keysUnder returns every key under prefix, sorted.
-func keysUnder(t *testing.T, c redis.UniversalClient, prefix string) []string {
-	t.Helper()
-	var keys []string
-	iter := c.Scan(t.Context(), 0, prefix+"*", 1000).Iterator()
-	for iter.Next(t.Context()) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// hashTag is the part of key Redis Cluster hashes: the first {…}, when it
-// is not empty.
-func hashTag(key string) string {
-	_, rest, ok := strings.Cut(key, "{")
-	if !ok {
-		return key
-	}
-	tag, _, ok := strings.Cut(rest, "}")
-	if !ok || tag == "" {
-		return key
-	}
-	return tag
-}
-
-// TestRetiredHistoryIsBounded checks what keeps a long-lived session's
-// records small: the retired-hash ring (8 bytes per rotation) stops growing
-// at 1024 entries, each rotation past that overwriting the oldest; the
-// session hash does not carry the history, and reads of the session touch
-// neither the ring nor its refresh state.
-func TestRetiredHistoryIsBounded(t *testing.T) {
-	url, prefix := testenv.Redis(t)
-	c, err := redisstore.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	st := redisstore.New(c, prefix)
-	ctx := t.Context()
-	now := time.Now().UTC()
-	s := testSession("sid1", "member1", now)
-	if err := st.CreateSession(ctx, s, hashOf(s.ID, 0)); err != nil {
-		t.Fatal(err)
-	}
-	const rotations, kept = 1100, 1024
-	for i := 1; i <= rotations; i++ {
-		if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, i-1),
-			Next: hashOf(s.ID, i), Now: now, Grace: time.Second}); err != nil {
-			t.Fatalf("rotation %d: %v", i, err)
-		}
-	}
-	ring, err := c.Get(ctx, prefix+"s:{sid1}:h").Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ring) != kept*8 {
-		t.Fatalf("ring of %d bytes after %d rotations, want %d", len(ring), rotations, kept*8)
-	}
-	// Token i was retired by rotation i+1 into slot i mod 1024: the last
-	// 1024 retired tokens, 76 to 1099, fill every slot.
-	for i := rotations - kept; i < rotations; i++ {
-		slot := i % kept
-		if got, want := ring[slot*8:slot*8+8], hashOf(s.ID, i)[:8]; !bytes.Equal(got, want) {
-			t.Fatalf("slot %d holds %x, want token %d's prefix %x", slot, got, i, want)
-		}
-	}
-	// A full ring is held in about its own size: SETRANGE alone leaves the
-	// doubled allocation of a growing string, 20 KiB in MEMORY USAGE.
-	if used, err := c.MemoryUsage(ctx, prefix+"s:{sid1}:h").Result(); err != nil || used > kept*8*3/2 {
-		t.Fatalf("ring memory usage %d bytes (err %v), want at most %d", used, err, kept*8*3/2)
-	}
-	fields, err := c.HGetAll(ctx, prefix+"s:{sid1}").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for f, v := range fields {
-		if len(v) > 64 {
-			t.Errorf("session hash field %s holds %d bytes, want the history out of the hash", f, len(v))
-		}
-	}
-
-	log := &commandLog{}
-	c.AddHook(log)
-	got, err := st.GetSession(ctx, s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != s.ID {
-		t.Fatalf("session %q, want %q", got.ID, s.ID)
-	}
-	if cmds, _ := log.take(); !slices.Equal(cmds, []string{"hmget"}) {
-		t.Fatalf("get session sent %q, want one hmget of the session's fields", cmds)
-	}
-	if _, err := st.ListSessions(ctx, s.MemberID); err != nil {
-		t.Fatal(err)
-	}
-	if cmds, _ := log.take(); !slices.Equal(cmds, []string{"zrevrange", "hmget"}) {
-		t.Fatalf("list sessions sent %q, want the index then one hmget", cmds)
-	}
-
-	// The bound is exact: token 75, 1025 rotations old, has been
-	// overwritten and is unknown; token 76, 1024 old, is reuse.
-	at := now.Add(time.Minute)
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, rotations-kept-1),
-		Next: hashOf("x"), Now: at}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("token %d rotations old: err = %v, want store.ErrNotFound", kept+1, err)
-	}
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: s.ID, Presented: hashOf(s.ID, rotations-kept),
-		Next: hashOf("x"), Now: at}); !errors.Is(err, store.ErrReused) {
-		t.Fatalf("token %d rotations old: err = %v, want store.ErrReused", kept, err)
-	}
-}
-
-// TestHistoryKeyKeepsTheSessionExpiry: CreateSession clears any history
-// key left under the id, the first rotation creates it with the session's
-// expiry, and a ring that lost its expiry or was lost altogether (eviction,
-// a hand-made DEL) gets the expiry back at the next rotation. A lost ring
-// starts again at slot 0 instead of being zero-filled up to the slot the
-// counter points at.
-func TestHistoryKeyKeepsTheSessionExpiry(t *testing.T) {
-	st, c, prefix := newStoreWithPrefix(t)
-	ctx := t.Context()
-	now := time.Now().UTC()
-	sid := testenv.RandomName("ttl")
-	s := testSession(sid, "member", now)
-	hk := prefix + "s:{" + sid + "}:h"
-	// A history key left under the id, without expiry, is not inherited.
-	if err := c.Set(ctx, hk, "stale entries", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateSession(ctx, s, hashOf(sid, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := c.Exists(ctx, hk).Result(); err != nil || n != 0 {
-		t.Fatalf("history key before any rotation: exists=%d err=%v, want none", n, err)
-	}
-	rot := func(i int) {
-		t.Helper()
-		if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: sid, Presented: hashOf(sid, i-1),
-			Next: hashOf(sid, i), Now: now}); err != nil {
-			t.Fatalf("rotation %d: %v", i, err)
-		}
-	}
-	wantExpiry := func(what string) {
-		t.Helper()
-		at, err := c.PExpireTime(ctx, hk).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := time.Duration(s.ExpiresAt.UnixMilli()) * time.Millisecond; at != want {
-			t.Fatalf("%s: history key expires at %v, want the session's %v", what, at, want)
-		}
-	}
-	for i := 1; i <= 3; i++ {
-		rot(i)
-	}
-	wantExpiry("after 3 rotations")
-
-	if err := c.Persist(ctx, hk).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rot(4)
-	wantExpiry("after a PERSIST and a rotation")
-
-	if err := c.Del(ctx, hk).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rot(5)
-	wantExpiry("after a DEL and a rotation")
-	ring, err := c.Get(ctx, hk).Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(ring, hashOf(sid, 4)[:8]) {
-		t.Fatalf("ring after the loss is %x, want only token 4's prefix %x", ring, hashOf(sid, 4)[:8])
-	}
-	// What the lost ring held is forgotten, so unknown: the session stays.
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: sid, Presented: hashOf(sid, 1),
-		Next: hashOf("x"), Now: now}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("token retired before the loss: err = %v, want store.ErrNotFound", err)
-	}
-	rot(6)
-}
-
-// TestEndingASessionDeletesItsHistory: revocation, revocation of a
-// member's sessions and reuse each delete the history key with the hash.
-func TestEndingASessionDeletesItsHistory(t *testing.T) {
-	st, c, prefix := newStoreWithPrefix(t)
-	ctx := t.Context()
-	now := time.Now().UTC()
-	member := testenv.RandomName("member")
-	ids := []string{"revoked", "member-revoked", "reused"}
-	for _, id := range ids {
-		if err := st.CreateSession(ctx, testSession(id, member, now), hashOf(id, 0)); err != nil {
-			t.Fatal(err)
-		}
-		for i := 1; i <= 3; i++ {
-			if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: id, Presented: hashOf(id, i-1),
-				Next: hashOf(id, i), Now: now}); err != nil {
-				t.Fatalf("%s: rotation %d: %v", id, i, err)
+	r := store.Refresh{SessionID: sess.ID, Grace: 10 * time.Second, IP: "2001:db8:85a3::8a2e:370:7334", Limit: 20, Window: time.Minute}
+	rotate := func(n int) {
+		for range n {
+			clk.Advance(15 * time.Second)
+			r.Now = clk.Now()
+			got, err := ss.Refresh(ctx, r)
+			if err != nil {
+				t.Fatal(err)
 			}
+			r.Counter = got.Counter
 		}
 	}
-	if got := len(keysUnder(t, c, prefix+"s:")); got != 2*len(ids) {
-		t.Fatalf("%d session keys before, want %d", got, 2*len(ids))
+	rotate(1)
+	after1 := usage()
+	rotate(9_999)
+	after10k := usage()
+	t.Logf("MEMORY USAGE of a session: %d B after 1 rotation, %d B after 10,000", after1, after10k)
+	if after1 > 256 || after10k != after1 {
+		t.Fatalf("MEMORY USAGE: %d B after 1 rotation, %d B after 10,000; want <= 256 and equal", after1, after10k)
 	}
-	// Each end is checked before the next: RevokeMemberSessions also
-	// deletes the keys of sessions in the index that had already ended.
-	gone := func(what, sid string) {
-		t.Helper()
-		if keys := keysUnder(t, c, prefix+"s:{"+sid+"}"); len(keys) != 0 {
-			t.Fatalf("%s: keys left %q", what, keys)
-		}
-	}
-	if _, err := st.RevokeSession(ctx, "revoked"); err != nil {
+}
+
+// TestSessionRecordHasTheSessionHashTag: the one key of a session carries
+// its id as hash tag, so the refresh script runs on Redis Cluster.
+func TestSessionRecordHasTheSessionHashTag(t *testing.T) {
+	s, c, prefix := newStoreWithPrefix(t)
+	ss := s.Sessions(openIndex(t, testenv.SQLiteURL(t), time.Now))
+	sess := realisticSession("CCCCCCCCCCCCCCCCCCCCCC", time.Now())
+	if _, err := ss.CreateSession(t.Context(), sess, store.AdmitAlongside); err != nil {
 		t.Fatal(err)
 	}
-	gone("revoke", "revoked")
-	if _, err := st.RotateRefresh(ctx, store.Rotation{SessionID: "reused", Presented: hashOf("reused", 0),
-		Next: hashOf("x"), Now: now}); !errors.Is(err, store.ErrReused) {
-		t.Fatalf("reuse: err = %v, want store.ErrReused", err)
-	}
-	gone("reuse", "reused")
-	if _, err := st.RevokeMemberSessions(ctx, member, ""); err != nil {
+	keys, err := c.Keys(t.Context(), prefix+"*").Result()
+	if err != nil {
 		t.Fatal(err)
 	}
-	gone("revoke member sessions", "member-revoked")
+	if len(keys) != 1 || keys[0] != prefix+"s:{"+sess.ID+"}" {
+		t.Fatalf("keys %v, want %ss:{%s}", keys, prefix, sess.ID)
+	}
 }

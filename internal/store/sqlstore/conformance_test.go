@@ -3,7 +3,9 @@ package sqlstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/store/storetest"
@@ -43,7 +45,8 @@ func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			s := open(t, b.url(t))
+			url := b.url(t)
+			s := open(t, url)
 			t.Run("members", func(t *testing.T) {
 				t.Parallel()
 				storetest.RunMembers(t, func(*testing.T) storetest.MembersAndAudit { return s })
@@ -58,7 +61,24 @@ func TestConformance(t *testing.T) {
 			})
 			t.Run("sessions", func(t *testing.T) {
 				t.Parallel()
-				storetest.RunSessions(t, func(*testing.T) store.Sessions { return s })
+				// Each subtest gets a handle of its own on the shared
+				// database, running on the subtest's fake clock.
+				storetest.RunSessions(t, func(t *testing.T) storetest.Sessions {
+					clk := clock.NewFake(time.Now().UTC().Truncate(time.Millisecond))
+					return storetest.Sessions{Store: open(t, url, sqlstore.WithClock(clk.Now)), Clock: clk, Advance: clk.Advance}
+				})
+			})
+			t.Run("session index", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunSessionIndex(t, func(*testing.T) store.SessionIndex { return s })
+			})
+			t.Run("meta", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunMeta(t, func(*testing.T) store.Meta { return s })
+			})
+			t.Run("replicas", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunReplicas(t, func(t *testing.T) store.Replicas { return open(t, b.url(t)) })
 			})
 			t.Run("denylist", func(t *testing.T) {
 				t.Parallel()

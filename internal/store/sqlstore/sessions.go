@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,145 +12,152 @@ import (
 	"github.com/authbroker/authbroker/internal/store"
 )
 
-const sessionCols = `id, member_id, provider, user_agent, ip, created_at, last_used_at, expires_at`
+const sessionCols = `id, member_id, provider, user_agent, ip, created_at, last_used_at, expires_at, role, email, email_verified, name`
 
 func scanSession(r rowScanner) (store.Session, error) {
 	var ss store.Session
 	err := r.Scan(&ss.ID, &ss.MemberID, &ss.Provider, &ss.UserAgent, &ss.IP,
-		scanTime(&ss.CreatedAt), scanTime(&ss.LastUsedAt), scanTime(&ss.ExpiresAt))
+		scanTime(&ss.CreatedAt), scanTime(&ss.LastUsedAt), scanTime(&ss.ExpiresAt),
+		&ss.Claims.Role, &ss.Claims.Email, &ss.Claims.EmailVerified, &ss.Claims.Name)
 	return ss, err
 }
 
-// Retired refresh hashes: refresh_history holds the first retiredPrefix
-// bytes of each hash that stopped being current, oldest first, back to back,
-// at most retiredKept of them (store.Sessions promises at least 1024). An
-// 8-byte prefix is enough to recognise a replay: presenting a match without
-// the token needs a 64-bit preimage of SHA-256. Hashes shorter than
-// retiredPrefix are refused, so entries stay aligned.
-const (
-	retiredPrefix = store.MinHashLen
-	retiredKept   = 1024
-)
-
-// CreateSession stores ss with the hash of its first refresh token;
-// ErrConflict when the id is taken.
-func (s *Store) CreateSession(ctx context.Context, ss store.Session, refreshHash []byte) error {
-	if len(refreshHash) < store.MinHashLen || ss.ExpiresAt.IsZero() {
-		return fmt.Errorf("create session %s: a refresh hash of at least %d bytes and an expiry are required", ss.ID, store.MinHashLen)
+// lockMember serialises the session admissions of one member for the rest
+// of tx. PostgreSQL takes a transaction-scoped advisory lock on the member
+// id (no row needs to exist); SQLite needs nothing: the immediate
+// transaction already holds the database's single write lock.
+func (s *Store) lockMember(ctx context.Context, tx *sql.Tx, memberID string) error {
+	if s.dialect != DialectPostgres {
+		return nil
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`, refresh_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		ss.ID, ss.MemberID, ss.Provider, ss.UserAgent, ss.IP,
-		s.timeArg(ss.CreatedAt), s.timeArg(ss.LastUsedAt), s.timeArg(ss.ExpiresAt), refreshHash)
-	if isUniqueViolation(err) {
-		return fmt.Errorf("create session %s: %w", ss.ID, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("create session %s: %w", ss.ID, err)
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "authbroker session admission "+memberID)
+	return err
 }
 
-// RotateRefresh makes the whole refresh decision of store.Sessions in one
+// CreateSession stores ss with refresh counter 0 and applies the admission
+// rule under the member's lock, in one transaction.
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, a store.Admission) ([]store.Session, error) {
+	if ss.ID == "" || ss.MemberID == "" || ss.ExpiresAt.IsZero() {
+		return nil, fmt.Errorf("create session %s: id, member and expiry are required", ss.ID)
+	}
+	var ended []store.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockMember(ctx, tx, ss.MemberID); err != nil {
+			return err
+		}
+		var err error
+		ended, err = s.admit(ctx, tx, ss.MemberID, a)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`, counter, floor, rotated_at, window_start, window_count)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0)`),
+			ss.ID, ss.MemberID, ss.Provider, ss.UserAgent, ss.IP,
+			s.timeArg(ss.CreatedAt), s.timeArg(ss.LastUsedAt), s.timeArg(ss.ExpiresAt),
+			ss.Claims.Role, ss.Claims.Email, ss.Claims.EmailVerified, ss.Claims.Name,
+			s.timeArg(ss.CreatedAt), s.timeArg(ss.CreatedAt))
+		if isUniqueViolation(err) {
+			return store.ErrConflict
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create session %s: %w", ss.ID, err)
+	}
+	return ended, nil
+}
+
+// admit applies a to the member's live sessions inside tx: AdmitIfAlone
+// refuses while one exists, AdmitAlone deletes and returns them.
+func (s *Store) admit(ctx context.Context, tx *sql.Tx, memberID string, a store.Admission) ([]store.Session, error) {
+	switch a {
+	case store.AdmitIfAlone:
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM sessions WHERE member_id = ? AND expires_at > ?`),
+			memberID, s.timeArg(s.now())).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, store.ErrSignedIn
+		}
+	case store.AdmitAlone:
+		rows, err := tx.QueryContext(ctx, s.q(`DELETE FROM sessions WHERE member_id = ? RETURNING `+sessionCols), memberID)
+		if err != nil {
+			return nil, err
+		}
+		all, err := collectSessions(rows)
+		if err != nil {
+			return nil, err
+		}
+		return s.liveNewestFirst(all), nil
+	}
+	return nil, nil
+}
+
+// Refresh makes the whole refresh decision (store.Refresh.Decide) in one
 // transaction. The session row is locked first (SELECT … FOR UPDATE on
 // PostgreSQL; SQLite's immediate transaction holds the write lock), so of
-// concurrent callers presenting the current token exactly one finds it
-// current and rotates; the others then find it previous and are graced.
-// Hashes are compared in constant time.
-func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rotated, error) {
-	if len(r.Next) < store.MinHashLen {
-		return store.Rotated{}, fmt.Errorf("rotate session %s: next refresh hash shorter than %d bytes", r.SessionID, store.MinHashLen)
-	}
-	now := r.Now
+// concurrent callers presenting the current counter exactly one rotates;
+// the others then find it previous and replay.
+func (s *Store) Refresh(ctx context.Context, r store.Refresh) (store.Refreshed, error) {
 	var (
-		out    store.Rotated
-		reused bool
+		out     store.Refreshed
+		outcome store.Outcome
+		wait    time.Duration
 	)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
-			ss                               store.Session
-			current, previous, seal, history []byte
-			rotatedAt                        time.Time
+			ss    store.Session
+			st    store.RefreshState
+			wc    int64
+			c, fl int64
 		)
-		row := tx.QueryRowContext(ctx, s.q(`SELECT `+sessionCols+`, refresh_hash, previous_hash, sealed, rotated_at,
-			refresh_history FROM sessions WHERE id = ? AND expires_at > ?`+s.forUpdate()), r.SessionID, s.timeArg(now))
-		err := row.Scan(&ss.ID, &ss.MemberID, &ss.Provider, &ss.UserAgent, &ss.IP,
+		err := tx.QueryRowContext(ctx, s.q(`SELECT `+sessionCols+`, counter, floor, rotated_at, window_start, window_count
+			FROM sessions WHERE id = ?`+s.forUpdate()), r.SessionID).Scan(
+			&ss.ID, &ss.MemberID, &ss.Provider, &ss.UserAgent, &ss.IP,
 			scanTime(&ss.CreatedAt), scanTime(&ss.LastUsedAt), scanTime(&ss.ExpiresAt),
-			&current, &previous, &seal, scanTime(&rotatedAt), &history)
+			&ss.Claims.Role, &ss.Claims.Email, &ss.Claims.EmailVerified, &ss.Claims.Name,
+			&c, &fl, scanTime(&st.RotatedAt), scanTime(&st.WindowStart), &wc)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		isPrevious := len(r.Presented) > 0 && len(previous) > 0 && subtle.ConstantTimeCompare(r.Presented, previous) == 1
-		switch {
-		case len(r.Presented) > 0 && subtle.ConstantTimeCompare(r.Presented, current) == 1:
-			ss.LastUsedAt = dbTime(now)
-			if r.IP != "" {
-				ss.IP = r.IP
-			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET refresh_hash = ?, previous_hash = ?, sealed = ?,
-				rotated_at = ?, last_used_at = ?, ip = ?, refresh_history = ? WHERE id = ?`),
-				r.Next, r.Presented, r.Sealed, s.timeArg(now), s.timeArg(now), ss.IP,
-				retire(history, current), ss.ID); err != nil {
-				return err
-			}
-			out = store.Rotated{Session: ss}
-			return nil
-		case isPrevious && now.Sub(rotatedAt) <= r.Grace:
-			out = store.Rotated{Session: ss, Graced: true, Sealed: seal}
-			return nil
-		case isPrevious || wasRetired(history, r.Presented):
-			// The previous token after the grace, or any older retired one:
-			// theft is assumed and the session ends (RFC 9700 §4.14.2). The
-			// previous hash is in the history too, except in a session last
-			// rotated before the history was kept.
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), ss.ID); err != nil {
-				return err
-			}
-			reused = true
-			return nil
-		default:
+		st.Counter, st.Floor, st.WindowCount, st.ExpiresAt = uint64(c), uint64(fl), int(wc), ss.ExpiresAt
+		var next store.RefreshState
+		outcome, next, wait = r.Decide(st)
+		switch outcome {
+		case store.OutcomeExpired:
 			return store.ErrNotFound
+		case store.OutcomeLimited:
+			return nil
+		case store.OutcomeReused:
+			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), ss.ID)
+			return err
 		}
+		ss.LastUsedAt = dbTime(r.Now)
+		if r.IP != "" {
+			ss.IP = r.IP
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET counter = ?, floor = ?, rotated_at = ?, window_start = ?,
+			window_count = ?, last_used_at = ?, ip = ? WHERE id = ?`),
+			int64(next.Counter), int64(next.Floor), s.timeArg(next.RotatedAt), s.timeArg(next.WindowStart),
+			next.WindowCount, s.timeArg(r.Now), ss.IP, ss.ID); err != nil {
+			return err
+		}
+		out = store.Refreshed{Session: ss, Counter: next.Counter, Rotated: outcome == store.OutcomeRotated}
+		return nil
 	})
-	if err != nil {
-		return store.Rotated{}, fmt.Errorf("rotate session %s: %w", r.SessionID, err)
-	}
-	if reused {
-		return store.Rotated{}, fmt.Errorf("rotate session %s: %w", r.SessionID, store.ErrReused)
+	switch {
+	case err != nil:
+		return store.Refreshed{}, fmt.Errorf("refresh session %s: %w", r.SessionID, err)
+	case outcome == store.OutcomeReused:
+		return store.Refreshed{}, fmt.Errorf("refresh session %s: %w", r.SessionID, store.ErrReused)
+	case outcome == store.OutcomeLimited:
+		return store.Refreshed{}, fmt.Errorf("refresh session %s: %w", r.SessionID, &store.LimitError{RetryAfter: wait})
 	}
 	return out, nil
-}
-
-// retire returns history with the prefix of hash appended, keeping the
-// newest retiredKept entries. A hash too short to have a prefix (stored
-// before CreateSession checked the length) is left out rather than
-// misaligning every later entry.
-func retire(history, hash []byte) []byte {
-	if len(hash) < retiredPrefix {
-		return history
-	}
-	out := append(slices.Clip(history), hash[:retiredPrefix]...)
-	if excess := len(out) - retiredKept*retiredPrefix; excess > 0 {
-		out = out[excess:]
-	}
-	return out
-}
-
-// wasRetired reports whether the prefix of presented is an entry of
-// history. Every entry is compared, in constant time, so the time taken
-// does not tell how recently a token was retired.
-func wasRetired(history, presented []byte) bool {
-	if len(presented) < retiredPrefix {
-		return false
-	}
-	p := presented[:retiredPrefix]
-	match := 0
-	for i := 0; i+retiredPrefix <= len(history); i += retiredPrefix {
-		match |= subtle.ConstantTimeCompare(history[i:i+retiredPrefix], p)
-	}
-	return match == 1
 }
 
 // GetSession returns a live session or ErrNotFound.
@@ -212,6 +218,21 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions of %s: %w", memberID, err)
 	}
+	return s.liveNewestFirst(all), nil
+}
+
+// UpdateSessionClaims sets the claims of the member's live sessions.
+func (s *Store) UpdateSessionClaims(ctx context.Context, memberID string, c store.Claims) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET role = ?, email = ?, email_verified = ?, name = ? WHERE member_id = ? AND expires_at > ?`),
+		c.Role, c.Email, c.EmailVerified, c.Name, memberID, s.timeArg(s.now())); err != nil {
+		return fmt.Errorf("update session claims of %s: %w", memberID, err)
+	}
+	return nil
+}
+
+// liveNewestFirst keeps the unexpired sessions of all, newest first
+// (RETURNING has no ORDER BY).
+func (s *Store) liveNewestFirst(all []store.Session) []store.Session {
 	now := s.now()
 	live := all[:0]
 	for _, ss := range all {
@@ -219,14 +240,13 @@ func (s *Store) RevokeMemberSessions(ctx context.Context, memberID, keep string)
 			live = append(live, ss)
 		}
 	}
-	// RETURNING has no ORDER BY.
 	slices.SortFunc(live, func(a, b store.Session) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.ID, a.ID)
 	})
-	return live, nil
+	return live
 }
 
 func collectSessions(rows *sql.Rows) ([]store.Session, error) {

@@ -41,13 +41,15 @@ const (
 
 // Compile-time proof that Store implements every contract it is wired as.
 var (
-	_ store.Members  = (*Store)(nil)
-	_ store.Audit    = (*Store)(nil)
-	_ store.States   = (*Store)(nil)
-	_ store.Codes    = (*Store)(nil)
-	_ store.Sessions = (*Store)(nil)
-	_ store.Denylist = (*Store)(nil)
-	_ store.Pinger   = (*Store)(nil)
+	_ store.Members      = (*Store)(nil)
+	_ store.Audit        = (*Store)(nil)
+	_ store.States       = (*Store)(nil)
+	_ store.Codes        = (*Store)(nil)
+	_ store.Sessions     = (*Store)(nil)
+	_ store.SessionIndex = (*Store)(nil)
+	_ store.Denylist     = (*Store)(nil)
+	_ store.Meta         = (*Store)(nil)
+	_ store.Replicas     = (*Store)(nil)
 )
 
 // Store is a SQL database holding every authbroker record. It is safe for
@@ -220,8 +222,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Purge deletes login states, one-time codes, sessions and denylist entries
-// that expired at or before now. Reads already ignore them; Purge only keeps
+// Purge deletes login states, one-time codes, sessions, session index rows
+// and denylist entries that expired at or before now. Reads already ignore them; Purge only keeps
 // the tables small, so callers run it every minute or so.
 func (s *Store) Purge(ctx context.Context, now time.Time) error {
 	at := s.timeArg(now)
@@ -230,6 +232,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) error {
 		`DELETE FROM login_states WHERE expires_at <= ?`,
 		`DELETE FROM one_time_codes WHERE expires_at <= ?`,
 		`DELETE FROM sessions WHERE expires_at <= ?`,
+		`DELETE FROM session_index WHERE expires_at <= ?`,
 		`DELETE FROM denylist WHERE deny_until <= ?`,
 	} {
 		if _, err := s.db.ExecContext(ctx, s.q(q), at); err != nil {

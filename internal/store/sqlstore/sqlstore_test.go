@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"github.com/authbroker/authbroker/internal/clock"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,24 +122,6 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
-// clock is a settable fake time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // TestExpiryAndPurge checks that expired rows are invisible on read and
 // that Purge deletes them, and only them: turning the clock back after the
 // purge shows which rows are physically gone.
@@ -148,8 +131,9 @@ func TestExpiryAndPurge(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-			clk := &clock{t: base}
-			s := open(t, b.url(t), sqlstore.WithClock(clk.Now))
+			clk := clock.NewFake(base)
+			url := b.url(t)
+			s := open(t, url, sqlstore.WithClock(clk.Now))
 
 			put := func(id string, ttl time.Duration) {
 				t.Helper()
@@ -159,9 +143,13 @@ func TestExpiryAndPurge(t *testing.T) {
 				if err := s.PutCode(ctx, id, store.Code{MemberID: "m", CreatedAt: base}, ttl); err != nil {
 					t.Fatalf("put code: %v", err)
 				}
-				if err := s.CreateSession(ctx, store.Session{ID: id, MemberID: "m-" + id, Provider: "google",
-					CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(ttl)}, []byte("hash-"+id)); err != nil {
+				sess := store.Session{ID: id, MemberID: "m-" + id, Provider: "google", CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(ttl)}
+				if _, err := s.CreateSession(ctx, sess, store.AdmitAlongside); err != nil {
 					t.Fatalf("create session: %v", err)
+				}
+				publish := func(context.Context) error { return nil }
+				if err := s.AdmitIndexed(ctx, sess, func(context.Context, []store.Session) ([]string, error) { return nil, nil }, publish); err != nil {
+					t.Fatalf("index session: %v", err)
 				}
 				if err := s.Deny(ctx, store.Denied{SessionID: id, Until: base.Add(ttl)}); err != nil {
 					t.Fatalf("deny: %v", err)
@@ -171,6 +159,10 @@ func TestExpiryAndPurge(t *testing.T) {
 				t.Helper()
 				_, err := s.GetSession(ctx, id)
 				session = err == nil
+				_, err = s.IndexedSession(ctx, id)
+				if indexed := err == nil; indexed != session {
+					t.Fatalf("session %s: stored %v, indexed %v", id, session, indexed)
+				}
 				live, err := s.LiveDenied(ctx, clk.Now())
 				if err != nil {
 					t.Fatalf("live denied: %v", err)
@@ -190,19 +182,19 @@ func TestExpiryAndPurge(t *testing.T) {
 			put("short-purged", time.Minute)
 			put("long", time.Hour)
 
-			clk.Set(base.Add(2 * time.Minute))
+			clk.Advance(2 * time.Minute)
 			if st, c, se, d := present("short"); st || c || se || d {
 				t.Fatalf("expired rows visible: state %v, code %v, session %v, denied %v", st, c, se, d)
 			}
-			if _, err := s.RotateRefresh(ctx, store.Rotation{SessionID: "short-purged", Presented: []byte("hash-short-purged"),
-				Next: []byte("next-hash"), Now: clk.Now()}); !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("rotate an expired session: %v, want store.ErrNotFound", err)
+			if _, err := s.Refresh(ctx, store.Refresh{SessionID: "short-purged", Now: clk.Now()}); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("refresh an expired session: %v, want store.ErrNotFound", err)
 			}
 
 			if err := s.Purge(ctx, clk.Now()); err != nil {
 				t.Fatalf("purge: %v", err)
 			}
-			clk.Set(base)
+			clk = clock.NewFake(base) // back in time: rows still stored would show
+			s = open(t, url, sqlstore.WithClock(clk.Now))
 			if st, c, se, d := present("short-purged"); st || c || se || d {
 				t.Fatalf("purged rows still stored: state %v, code %v, session %v, denied %v", st, c, se, d)
 			}

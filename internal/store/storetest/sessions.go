@@ -1,35 +1,47 @@
 package storetest
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/store"
 )
 
-// Rotation timing. Rotations move time through Rotation.Now, never by
+// Refresh timing. Time moves through the fixture's clock, never by
 // sleeping: the store must take the time of the request, not its own clock.
 const (
 	grace = 10 * time.Second
-	// rotators is the number of goroutines presenting one current token at once.
+	// rotators is the number of goroutines presenting one current counter at once.
 	rotators = 100
-	// minRetired is how many retired tokens per session store.Sessions
-	// promises to recognise as reuse.
-	minRetired = 1024
+	// admitters is the number of logins racing under a single-session rule.
+	admitters = 20
+	// sessionTTL is how long the suite's sessions live.
+	sessionTTL = 14 * 24 * time.Hour
 )
 
-// RunSessions checks a store.Sessions backend: session records, the
-// per-member listing and revocation, and the refresh-rotation decision of
-// RotateRefresh, including its promise under concurrency.
-func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
+// Sessions is what RunSessions tests: a store and the clock it runs on.
+type Sessions struct {
+	Store store.Sessions
+	// Clock is the store's clock. Advance moves it (and, for a backend
+	// whose records expire on its own server's clock, those expiries too:
+	// see testenv.Advance).
+	Clock   *clock.Fake
+	Advance func(d time.Duration)
+}
+
+// RunSessions checks a store.Sessions backend: session records, listing,
+// revocation, claims, admission under concurrency, and the refresh decision
+// (store.Refresh) with its promises under concurrency. newFixture is called
+// once per subtest.
+func RunSessions(t *testing.T, newFixture func(t *testing.T) Sessions) {
 	t.Run("create then get returns what was stored", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, _ := createSession(t, st, randomID(t), now())
-		got, err := st.GetSession(c, s.ID)
+		f, c := newFixture(t), ctx(t)
+		s := createSession(t, f, randomID(t))
+		got, err := f.Store.GetSession(c, s.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
@@ -37,529 +49,549 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) store.Sessions) {
 	})
 
 	t.Run("id already in use: ErrConflict, the first session untouched", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		first, h := createSession(t, st, randomID(t), now())
-		second := newSession(t, randomID(t), now().Add(time.Minute))
+		f, c := newFixture(t), ctx(t)
+		first := createSession(t, f, randomID(t))
+		second := newSession(t, f, randomID(t))
 		second.ID = first.ID
-		if err := st.CreateSession(c, second, randomHash(t)); !errors.Is(err, store.ErrConflict) {
+		if _, err := f.Store.CreateSession(c, second, store.AdmitAlongside); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("create with a used id: err = %v, want ErrConflict", err)
 		}
-		got, err := st.GetSession(c, first.ID)
+		got, err := f.Store.GetSession(c, first.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
 		checkSession(t, got, first)
-		rotate(t, st, rotation(t, first.ID, h, now()))
-	})
-
-	t.Run("hash shorter than MinHashLen: refused, nothing changes", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		short := make([]byte, store.MinHashLen-1)
-		s := newSession(t, randomID(t), now())
-		err := st.CreateSession(c, s, short)
-		if err == nil || errors.Is(err, store.ErrConflict) {
-			t.Fatalf("create with a %d-byte hash: err = %v, want a plain error", len(short), err)
-		}
-		s, h := createSession(t, st, randomID(t), now())
-		r := rotation(t, s.ID, h, now())
-		r.Next = short
-		_, err = st.RotateRefresh(c, r)
-		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReused) {
-			t.Fatalf("rotate to a %d-byte next hash: err = %v, want a plain error", len(short), err)
-		}
-		rotate(t, st, rotation(t, s.ID, h, now())) // h is still current
+		wantIDs(t, "list of the second member", list(t, f, second.MemberID))
 	})
 
 	t.Run("unknown id: ErrNotFound, not a generic error", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
+		f, c := newFixture(t), ctx(t)
 		id := randomID(t)
-		_, err := st.GetSession(c, id)
+		_, err := f.Store.GetSession(c, id)
 		wantNotFound(t, "get", err)
-		_, err = st.RevokeSession(c, id)
+		_, err = f.Store.RevokeSession(c, id)
 		wantNotFound(t, "revoke", err)
-		_, err = st.RotateRefresh(c, rotation(t, id, randomHash(t), now()))
-		wantNotFound(t, "rotate", err)
+		_, err = f.Store.Refresh(c, refresh(f, id, 0))
+		wantNotFound(t, "refresh", err)
 	})
 
 	t.Run("list: the member's sessions, newest first", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		member, base := randomID(t), now()
-		oldest, _ := createSession(t, st, member, base.Add(-3*time.Minute))
-		newest, _ := createSession(t, st, member, base.Add(-time.Minute))
-		middle, _ := createSession(t, st, member, base.Add(-2*time.Minute))
-		other, _ := createSession(t, st, randomID(t), base)
-		got, err := st.ListSessions(c, member)
-		if err != nil {
-			t.Fatalf("list: %v", err)
-		}
+		f := newFixture(t)
+		member := randomID(t)
+		oldest := createSession(t, f, member)
+		f.Advance(time.Minute)
+		middle := createSession(t, f, member)
+		f.Advance(time.Minute)
+		newest := createSession(t, f, member)
+		other := createSession(t, f, randomID(t))
+		got := list(t, f, member)
 		wantIDs(t, "list", got, newest.ID, middle.ID, oldest.ID)
 		if len(got) == 3 {
 			checkSession(t, got[0], newest)
 		}
-		gotOther, err := st.ListSessions(c, other.MemberID)
-		if err != nil {
-			t.Fatalf("list other member: %v", err)
-		}
-		wantIDs(t, "list other member", gotOther, other.ID)
+		wantIDs(t, "list other member", list(t, f, other.MemberID), other.ID)
+		wantIDs(t, "list of a member without sessions", list(t, f, randomID(t)))
 	})
 
-	t.Run("list of a member without sessions: empty, no error", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		got, err := st.ListSessions(c, randomID(t))
-		if err != nil {
-			t.Fatalf("list: %v", err)
-		}
-		wantIDs(t, "list", got)
-	})
-
-	t.Run("revoke returns the session, then it is gone", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, tok := createSession(t, st, randomID(t), now())
-		got, err := st.RevokeSession(c, s.ID)
+	t.Run("revoke returns the session, then it is gone everywhere", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		s := createSession(t, f, randomID(t))
+		got, err := f.Store.RevokeSession(c, s.ID)
 		if err != nil {
 			t.Fatalf("revoke: %v", err)
 		}
-		checkSession(t, got, s)
-		_, err = st.GetSession(c, s.ID)
-		wantNotFound(t, "get after revoke", err)
-		list, err := st.ListSessions(c, s.MemberID)
-		if err != nil {
-			t.Fatalf("list after revoke: %v", err)
+		if got.ID != s.ID || got.MemberID != s.MemberID {
+			t.Errorf("revoke returned %s of %s, want %s of %s", got.ID, got.MemberID, s.ID, s.MemberID)
 		}
-		wantIDs(t, "list after revoke", list)
-		_, err = st.RevokeSession(c, s.ID)
+		assertGone(t, f, s, 0)
+		_, err = f.Store.RevokeSession(c, s.ID)
 		wantNotFound(t, "second revoke", err)
-		_, err = st.RotateRefresh(c, rotation(t, s.ID, tok, now()))
-		wantNotFound(t, "rotate after revoke", err)
 	})
 
 	t.Run("revoke member sessions: all but keep, other members untouched", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		member, base := randomID(t), now()
-		a, tokA := createSession(t, st, member, base.Add(-3*time.Minute))
-		keep, _ := createSession(t, st, member, base.Add(-2*time.Minute))
-		b, _ := createSession(t, st, member, base.Add(-time.Minute))
-		other, _ := createSession(t, st, randomID(t), base)
-
-		gone, err := st.RevokeMemberSessions(c, member, keep.ID)
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		a := createSession(t, f, member)
+		keep := createSession(t, f, member)
+		b := createSession(t, f, member)
+		other := createSession(t, f, randomID(t))
+		gone, err := f.Store.RevokeMemberSessions(c, member, keep.ID)
 		if err != nil {
-			t.Fatalf("revoke except keep: %v", err)
+			t.Fatalf("revoke member sessions: %v", err)
 		}
-		slices.SortFunc(gone, func(x, y store.Session) int { return x.CreatedAt.Compare(y.CreatedAt) })
-		wantIDs(t, "revoked", gone, a.ID, b.ID)
-		if len(gone) == 2 {
-			checkSession(t, gone[0], a)
-			checkSession(t, gone[1], b)
-		}
-		list, err := st.ListSessions(c, member)
-		if err != nil {
-			t.Fatalf("list: %v", err)
-		}
-		wantIDs(t, "left", list, keep.ID)
-		if _, err := st.GetSession(c, other.ID); err != nil {
-			t.Fatalf("other member's session: %v", err)
-		}
-		_, err = st.RotateRefresh(c, rotation(t, a.ID, tokA, base))
-		wantNotFound(t, "rotate a revoked session", err)
-
-		gone, err = st.RevokeMemberSessions(c, member, "")
+		wantIDSet(t, "revoked", gone, a.ID, b.ID)
+		wantIDs(t, "left", list(t, f, member), keep.ID)
+		wantIDs(t, "other member", list(t, f, other.MemberID), other.ID)
+		assertGone(t, f, a, 0)
+		refreshOK(t, f, refresh(f, keep.ID, 0))
+		gone, err = f.Store.RevokeMemberSessions(c, member, "")
 		if err != nil {
 			t.Fatalf("revoke all: %v", err)
 		}
-		wantIDs(t, "revoked without keep", gone, keep.ID)
-		gone, err = st.RevokeMemberSessions(c, member, "")
-		if err != nil {
-			t.Fatalf("revoke all again: %v", err)
-		}
-		wantIDs(t, "revoked again", gone)
+		wantIDs(t, "revoked with no keep", gone, keep.ID)
+		wantIDs(t, "left after revoking all", list(t, f, member))
 	})
 
-	t.Run("rotate current: next becomes current, last use and IP updated", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		r := rotation(t, s.ID, t0, base.Add(time.Minute))
-		r.IP = "198.51.100.7"
-		res := rotate(t, st, r)
-		if res.Graced {
-			t.Fatal("first use of the current token was graced, want rotated")
+	t.Run("update claims: every live session of the member, the next refresh carries them", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		a := createSession(t, f, member)
+		b := createSession(t, f, member)
+		other := createSession(t, f, randomID(t))
+		want := store.Claims{Role: store.RoleAdmin, Email: "new@example.com", EmailVerified: true, Name: "Nouveau Nom"}
+		if err := f.Store.UpdateSessionClaims(c, member, want); err != nil {
+			t.Fatalf("update claims: %v", err)
 		}
-		want := s
-		want.LastUsedAt, want.IP = r.Now, r.IP
-		checkSession(t, res.Session, want)
-		got, err := st.GetSession(c, s.ID)
-		if err != nil {
-			t.Fatalf("get: %v", err)
-		}
-		checkSession(t, got, want)
-
-		// The new token is current: it rotates in turn.
-		if res := rotate(t, st, rotation(t, s.ID, r.Next, base.Add(2*time.Minute))); res.Graced {
-			t.Fatal("rotating the new current token was graced, want rotated")
-		}
-	})
-
-	t.Run("previous within grace: graced with the stored Sealed, nothing changes", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		first := rotation(t, s.ID, t0, base.Add(time.Minute))
-		first.IP = "198.51.100.7"
-		rotate(t, st, first)
-		before, err := st.GetSession(c, s.ID)
-		if err != nil {
-			t.Fatalf("get: %v", err)
-		}
-
-		for i, at := range []time.Duration{grace / 2, grace - time.Second} {
-			again := rotation(t, s.ID, t0, first.Now.Add(at))
-			again.IP = "203.0.113.9"
-			res := rotate(t, st, again)
-			if !res.Graced {
-				t.Fatalf("use %d of the previous token within grace: not graced", i+2)
+		for _, s := range []store.Session{a, b} {
+			got, err := f.Store.GetSession(c, s.ID)
+			if err != nil {
+				t.Fatalf("get %s: %v", s.ID, err)
 			}
-			if !bytes.Equal(res.Sealed, first.Sealed) {
-				t.Fatalf("graced Sealed = %x, want the first rotation's %x", res.Sealed, first.Sealed)
+			if got.Claims != want {
+				t.Errorf("claims of %s = %+v, want %+v", s.ID, got.Claims, want)
 			}
-			checkSession(t, res.Session, before)
-			// The graced call's Next was not stored.
-			_, err := st.RotateRefresh(c, rotation(t, s.ID, again.Next, again.Now))
-			wantNotFound(t, "graced call's Next", err)
 		}
-		after, err := st.GetSession(c, s.ID)
+		if r := refreshOK(t, f, refresh(f, a.ID, 0)); r.Session.Claims != want {
+			t.Errorf("claims after refresh = %+v, want %+v", r.Session.Claims, want)
+		}
+		if got, _ := f.Store.GetSession(c, other.ID); got.Claims != other.Claims {
+			t.Errorf("other member's claims changed to %+v", got.Claims)
+		}
+		if err := f.Store.UpdateSessionClaims(c, randomID(t), want); err != nil {
+			t.Errorf("update claims of a member without sessions: %v", err)
+		}
+	})
+
+	t.Run("refresh the current counter: rotates to the next, last use and IP updated", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		f.Advance(time.Minute)
+		r := refresh(f, s.ID, 0)
+		r.IP = "2001:db8::42"
+		got := refreshOK(t, f, r)
+		if !got.Rotated || got.Counter != 1 {
+			t.Fatalf("refresh of counter 0: rotated=%v counter=%d, want a rotation to 1", got.Rotated, got.Counter)
+		}
+		if got.Session.MemberID != s.MemberID || got.Session.Claims != s.Claims {
+			t.Errorf("refresh returned member %s claims %+v, want %s %+v", got.Session.MemberID, got.Session.Claims, s.MemberID, s.Claims)
+		}
+		sameTime(t, "last used", got.Session.LastUsedAt, f.Clock.Now())
+		sameTime(t, "expires", got.Session.ExpiresAt, s.ExpiresAt)
+		if got.Session.IP != "2001:db8::42" {
+			t.Errorf("IP = %q, want the new one", got.Session.IP)
+		}
+		stored, err := f.Store.GetSession(ctx(t), s.ID)
 		if err != nil {
-			t.Fatalf("get: %v", err)
+			t.Fatal(err)
 		}
-		checkSession(t, after, before)
-		if res := rotate(t, st, rotation(t, s.ID, first.Next, first.Now.Add(grace/2))); res.Graced {
-			t.Fatal("the first rotation's Next was graced, want rotated: it is still current")
+		sameTime(t, "stored last used", stored.LastUsedAt, f.Clock.Now())
+		if stored.IP != "2001:db8::42" {
+			t.Errorf("stored IP = %q", stored.IP)
+		}
+		f.Advance(time.Minute)
+		if kept := refreshOK(t, f, refresh(f, s.ID, 1)); kept.Session.IP != "2001:db8::42" || kept.Counter != 2 {
+			t.Errorf("refresh without an IP: IP %q counter %d, want the stored IP and 2", kept.Session.IP, kept.Counter)
 		}
 	})
 
-	t.Run("previous after grace: ErrReused and the session is gone", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		first := rotation(t, s.ID, t0, base.Add(time.Minute))
-		rotate(t, st, first)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, first.Now.Add(grace+time.Second)))
+	t.Run("previous counter: the current one again, nothing rotates, even an hour later", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		refreshOK(t, f, refresh(f, s.ID, 0))
+		for _, wait := range []time.Duration{0, time.Second, time.Hour} {
+			f.Advance(wait)
+			got := refreshOK(t, f, refresh(f, s.ID, 0))
+			if got.Rotated || got.Counter != 1 {
+				t.Fatalf("previous counter %v after the rotation: rotated=%v counter=%d, want a replay of 1", wait, got.Rotated, got.Counter)
+			}
+		}
+		if got := refreshOK(t, f, refresh(f, s.ID, 1)); !got.Rotated || got.Counter != 2 {
+			t.Fatalf("current counter after replays: rotated=%v counter=%d, want a rotation to 2", got.Rotated, got.Counter)
+		}
+	})
+
+	t.Run("two behind within the grace: replay; after the grace: reuse, session gone", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		f.Advance(time.Hour)
+		refreshOK(t, f, refresh(f, s.ID, 0))
+		f.Advance(time.Second)
+		refreshOK(t, f, refresh(f, s.ID, 1))
+		f.Advance(grace - time.Second)
+		if got := refreshOK(t, f, refresh(f, s.ID, 0)); got.Rotated || got.Counter != 2 {
+			t.Fatalf("straggler within the grace: rotated=%v counter=%d, want a replay of 2", got.Rotated, got.Counter)
+		}
+		f.Advance(time.Second + time.Millisecond)
+		_, err := f.Store.Refresh(ctx(t), refresh(f, s.ID, 0))
 		if !errors.Is(err, store.ErrReused) {
-			t.Fatalf("reuse after grace: err = %v, want store.ErrReused", err)
+			t.Fatalf("two behind after the grace: err = %v, want ErrReused", err)
 		}
-		assertGone(t, st, s, first.Next, first.Now.Add(grace+2*time.Second))
+		assertGone(t, f, s, 2)
 	})
 
-	t.Run("unknown hash: ErrNotFound, session intact", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, randomHash(t), base.Add(time.Minute)))
-		wantNotFound(t, "rotate with an unknown hash", err)
-		got, err := st.GetSession(c, s.ID)
+	t.Run("a token older than the latest burst of rotations is reuse even within the grace", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		refreshChain(t, f, s.ID, 3) // counters 0..3, each a minute apart
+		f.Advance(grace + time.Second)
+		refreshOK(t, f, refresh(f, s.ID, 3)) // a burst begins: 3 -> 4
+		f.Advance(time.Second)
+		refreshOK(t, f, refresh(f, s.ID, 4)) // 4 -> 5 within the grace
+		if got := refreshOK(t, f, refresh(f, s.ID, 3)); got.Counter != 5 || got.Rotated {
+			t.Fatalf("counter 3, current when the burst began: counter=%d rotated=%v, want a replay of 5", got.Counter, got.Rotated)
+		}
+		_, err := f.Store.Refresh(ctx(t), refresh(f, s.ID, 2))
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("counter 2, retired before the burst, within the grace: err = %v, want ErrReused", err)
+		}
+		assertGone(t, f, s, 5)
+	})
+
+	t.Run("a token five rotations old: reuse, session gone", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		refreshChain(t, f, s.ID, 6)
+		f.Advance(grace + time.Second)
+		_, err := f.Store.Refresh(ctx(t), refresh(f, s.ID, 1))
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("counter 1 with 6 current: err = %v, want ErrReused", err)
+		}
+		assertGone(t, f, s, 6)
+	})
+
+	t.Run("a counter ahead of the store (rotations it lost): rotates from it", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		got := refreshOK(t, f, refresh(f, s.ID, 7))
+		if !got.Rotated || got.Counter != 8 {
+			t.Fatalf("counter 7 with 0 stored: rotated=%v counter=%d, want a rotation to 8", got.Rotated, got.Counter)
+		}
+		if got := refreshOK(t, f, refresh(f, s.ID, 7)); got.Counter != 8 || got.Rotated {
+			t.Fatalf("counter 7 again: counter=%d rotated=%v, want a replay of 8", got.Counter, got.Rotated)
+		}
+		f.Advance(grace + time.Second)
+		if _, err := f.Store.Refresh(ctx(t), refresh(f, s.ID, 6)); !errors.Is(err, store.ErrReused) {
+			t.Fatalf("counter 6 after the fast-forward: err = %v, want ErrReused", err)
+		}
+	})
+
+	t.Run("limit: replays and rotations count, over it nothing changes, the window passes", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		limited := func(n uint64) store.Refresh {
+			r := refresh(f, s.ID, n)
+			r.Limit, r.Window = 3, time.Minute
+			return r
+		}
+		refreshOK(t, f, limited(0)) // 0 -> 1
+		refreshOK(t, f, limited(0)) // replay
+		f.Advance(10 * time.Second) //
+		refreshOK(t, f, limited(1)) // 1 -> 2
+		_, err := f.Store.Refresh(ctx(t), limited(2))
+		var le *store.LimitError
+		if !errors.Is(err, store.ErrRateLimited) || !errors.As(err, &le) {
+			t.Fatalf("fourth refresh in the window: err = %v, want a LimitError", err)
+		}
+		if le.RetryAfter < 49*time.Second || le.RetryAfter > 50*time.Second {
+			t.Errorf("RetryAfter = %v, want the 50 s left of the window", le.RetryAfter)
+		}
+		f.Advance(50 * time.Second)
+		if got := refreshOK(t, f, limited(2)); !got.Rotated || got.Counter != 3 {
+			t.Fatalf("after the window: rotated=%v counter=%d, want the refused rotation to happen now (2 -> 3)", got.Rotated, got.Counter)
+		}
+	})
+
+	t.Run("reuse is detected before the limit", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		refreshChain(t, f, s.ID, 4)
+		f.Advance(grace + time.Second)
+		r := refresh(f, s.ID, 4)
+		r.Limit, r.Window = 1, time.Hour
+		refreshOK(t, f, r)
+		r.Counter = 1
+		if _, err := f.Store.Refresh(ctx(t), r); !errors.Is(err, store.ErrReused) {
+			t.Fatalf("old counter over the limit: err = %v, want ErrReused", err)
+		}
+		assertGone(t, f, s, 5)
+	})
+
+	t.Run("100 concurrent refreshes of the current counter: one rotation, all get the same counter", func(t *testing.T) {
+		f := newFixture(t)
+		s := createSession(t, f, randomID(t))
+		f.Advance(time.Hour)
+		results := raceRefresh(t, f, refresh(f, s.ID, 0))
+		rotated := 0
+		for _, r := range results {
+			if r.Rotated {
+				rotated++
+			}
+			if r.Counter != 1 {
+				t.Fatalf("a racer got counter %d, want 1", r.Counter)
+			}
+		}
+		if rotated != 1 {
+			t.Fatalf("%d racers rotated, want exactly 1", rotated)
+		}
+		if got := refreshOK(t, f, refresh(f, s.ID, 1)); got.Counter != 2 {
+			t.Fatalf("the chain after the race: counter %d, want 2", got.Counter)
+		}
+		f.Advance(grace + time.Second)
+		if got := refreshOK(t, f, refresh(f, s.ID, 2)); got.Counter != 3 {
+			t.Fatalf("counter %d, want 3", got.Counter)
+		}
+		if _, err := f.Store.Refresh(ctx(t), refresh(f, s.ID, 0)); !errors.Is(err, store.ErrReused) {
+			t.Fatalf("the raced counter after the grace: err = %v, want ErrReused", err)
+		}
+	})
+
+	t.Run("expired session: not found by get, list or refresh, and not left behind", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		s := newSession(t, f, randomID(t))
+		s.ExpiresAt = f.Clock.Now().Add(time.Hour)
+		if _, err := f.Store.CreateSession(c, s, store.AdmitAlongside); err != nil {
+			t.Fatal(err)
+		}
+		refreshOK(t, f, refresh(f, s.ID, 0))
+		f.Advance(time.Hour)
+		assertGone(t, f, s, 1)
+	})
+
+	t.Run("admission: alongside keeps, alone ends the others, if-alone refuses while one is live", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		a := createSession(t, f, member)
+		b := createSession(t, f, member)
+		refused := newSession(t, f, member)
+		if _, err := f.Store.CreateSession(c, refused, store.AdmitIfAlone); !errors.Is(err, store.ErrSignedIn) {
+			t.Fatalf("if-alone with two live sessions: err = %v, want ErrSignedIn", err)
+		}
+		_, err := f.Store.GetSession(c, refused.ID)
+		wantNotFound(t, "the refused session", err)
+		alone := newSession(t, f, member)
+		ended, err := f.Store.CreateSession(c, alone, store.AdmitAlone)
 		if err != nil {
-			t.Fatalf("get: %v", err)
+			t.Fatalf("alone: %v", err)
 		}
-		checkSession(t, got, s)
-		if res := rotate(t, st, rotation(t, s.ID, t0, base.Add(2*time.Minute))); res.Graced {
-			t.Fatal("current token graced after an unknown hash, want rotated")
+		wantIDSet(t, "ended by alone", ended, a.ID, b.ID)
+		wantIDs(t, "left", list(t, f, member), alone.ID)
+		assertGone(t, f, a, 0)
+		if _, err := f.Store.RevokeSession(c, alone.ID); err != nil {
+			t.Fatal(err)
 		}
-	})
-
-	t.Run("token two rotations old: ErrReused and the session is gone", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		r1 := rotation(t, s.ID, t0, base.Add(time.Minute))
-		rotate(t, st, r1)
-		r2 := rotation(t, s.ID, r1.Next, base.Add(2*time.Minute))
-		rotate(t, st, r2)
-		// Within the grace of the last rotation: only the previous token
-		// is graced, an older one is reuse all the same.
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, r2.Now.Add(time.Second)))
-		if !errors.Is(err, store.ErrReused) {
-			t.Fatalf("token two rotations old: err = %v, want store.ErrReused", err)
-		}
-		assertGone(t, st, s, r2.Next, r2.Now.Add(2*time.Second))
-	})
-
-	t.Run("token 5 rotations old after more rotations than the history holds: ErrReused", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, chain, last := rotateChain(t, st, minRetired+50)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, chain[len(chain)-1-5], last.Add(time.Minute)))
-		if !errors.Is(err, store.ErrReused) {
-			t.Fatalf("token 5 rotations old: err = %v, want store.ErrReused", err)
-		}
-		assertGone(t, st, s, chain[len(chain)-1], last.Add(2*time.Minute))
-	})
-
-	t.Run("token 1024 rotations old: ErrReused", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, chain, last := rotateChain(t, st, minRetired)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, chain[0], last.Add(time.Minute)))
-		if !errors.Is(err, store.ErrReused) {
-			t.Fatalf("token %d rotations old: err = %v, want store.ErrReused", minRetired, err)
-		}
-		assertGone(t, st, s, chain[len(chain)-1], last.Add(2*time.Minute))
-	})
-
-	t.Run("garbage hash with a valid session id: ErrNotFound, session intact", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, chain, last := rotateChain(t, st, 20)
-		before, err := st.GetSession(c, s.ID)
-		if err != nil {
-			t.Fatalf("get: %v", err)
-		}
-		cur := chain[len(chain)-1]
-		for _, garbage := range [][]byte{
-			randomHash(t),
-			// Retired prefixes misaligned: a match across two entries of a
-			// history kept back to back is no match.
-			slices.Concat(chain[3][4:8], chain[4][:4], randomHash(t)[:24]),
-			// Shorter than a prefix, and a prefix of the current token.
-			cur[:4],
-			{0},
-		} {
-			_, err := st.RotateRefresh(c, rotation(t, s.ID, garbage, last.Add(time.Minute)))
-			wantNotFound(t, "rotate with garbage", err)
-		}
-		got, err := st.GetSession(c, s.ID)
-		if err != nil {
-			t.Fatalf("get after garbage: %v", err)
-		}
-		checkSession(t, got, before)
-		if res := rotate(t, st, rotation(t, s.ID, cur, last.Add(2*time.Minute))); res.Graced {
-			t.Fatal("current token graced after garbage, want rotated")
+		if _, err := f.Store.CreateSession(c, newSession(t, f, member), store.AdmitIfAlone); err != nil {
+			t.Fatalf("if-alone once the others ended: %v", err)
 		}
 	})
 
-	t.Run("rotation at a Now past ExpiresAt: ErrNotFound", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		s, t0 := createSession(t, st, randomID(t), now())
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, s.ExpiresAt.Add(time.Second)))
-		wantNotFound(t, "rotate after ExpiresAt", err)
-	})
-
-	t.Run("100 goroutines rotating the current token: one rotates, the rest are graced with its Sealed", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		at := base.Add(time.Minute)
-		winner, losers := raceRotations(t, st, s.ID, t0, at)
-		// The losers' Next values were never stored: one chain survives.
-		for _, l := range losers {
-			_, err := st.RotateRefresh(c, rotation(t, s.ID, l.Next, at))
-			wantNotFound(t, "a graced racer's Next", err)
+	t.Run("admission: an expired session does not count as signed in", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		old := newSession(t, f, member)
+		old.ExpiresAt = f.Clock.Now().Add(time.Minute)
+		if _, err := f.Store.CreateSession(c, old, store.AdmitAlongside); err != nil {
+			t.Fatal(err)
 		}
-		if res := rotate(t, st, rotation(t, s.ID, winner.Next, at.Add(time.Second))); res.Graced {
-			t.Fatal("the winner's Next was graced, want rotated")
+		f.Advance(2 * time.Minute)
+		if _, err := f.Store.CreateSession(c, newSession(t, f, member), store.AdmitIfAlone); err != nil {
+			t.Fatalf("if-alone with only an expired session: %v", err)
 		}
 	})
 
-	t.Run("after a rotation race, replaying the original token past grace revokes the session", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		base := now()
-		s, t0 := createSession(t, st, randomID(t), base)
-		at := base.Add(time.Minute)
-		winner, _ := raceRotations(t, st, s.ID, t0, at)
-		_, err := st.RotateRefresh(c, rotation(t, s.ID, t0, at.Add(grace+time.Second)))
-		if !errors.Is(err, store.ErrReused) {
-			t.Fatalf("replay after grace: err = %v, want store.ErrReused", err)
+	t.Run("20 concurrent if-alone logins of one member: exactly one session", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			created int
+			others  []error
+		)
+		for range admitters {
+			s := newSession(t, f, member)
+			wg.Go(func() {
+				_, err := f.Store.CreateSession(c, s, store.AdmitIfAlone)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					created++
+				case !errors.Is(err, store.ErrSignedIn):
+					others = append(others, err)
+				}
+			})
 		}
-		assertGone(t, st, s, winner.Next, at.Add(grace+2*time.Second))
+		wg.Wait()
+		if len(others) > 0 {
+			t.Fatalf("unexpected errors: %v", others)
+		}
+		if created != 1 || len(list(t, f, member)) != 1 {
+			t.Fatalf("%d created, %d listed, want exactly one", created, len(list(t, f, member)))
+		}
 	})
 
-	t.Run("expired session: not found by get, list or rotation", func(t *testing.T) {
-		t.Parallel()
-		st, c := newStore(t), ctx(t)
-		s := newSession(t, randomID(t), now())
-		s.ExpiresAt = now().Add(shortTTL)
-		t0 := randomHash(t)
-		if err := st.CreateSession(c, s, t0); err != nil {
-			t.Fatalf("create: %v", err)
+	t.Run("20 concurrent alone logins of one member: one session left", func(t *testing.T) {
+		f, c := newFixture(t), ctx(t)
+		member := randomID(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, admitters)
+		for range admitters {
+			s := newSession(t, f, member)
+			wg.Go(func() {
+				if _, err := f.Store.CreateSession(c, s, store.AdmitAlone); err != nil {
+					errs <- err
+				}
+			})
 		}
-		time.Sleep(expiryWait)
-		_, err := st.GetSession(c, s.ID)
-		wantNotFound(t, "get after expiry", err)
-		list, err := st.ListSessions(c, s.MemberID)
-		if err != nil {
-			t.Fatalf("list after expiry: %v", err)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("alone login: %v", err)
 		}
-		wantIDs(t, "list after expiry", list)
-		_, err = st.RotateRefresh(c, rotation(t, s.ID, t0, time.Now().UTC()))
-		wantNotFound(t, "rotate after expiry", err)
+		if n := len(list(t, f, member)); n != 1 {
+			t.Fatalf("%d sessions left, want 1", n)
+		}
 	})
 }
 
-// rotateChain creates a session and rotates it n times, a second apart,
-// each time presenting the token the last rotation made current. It returns
-// the session, every token hash in order (chain[0] is the first, chain[n]
-// the current one) and the time of the last rotation.
-func rotateChain(t *testing.T, st store.Sessions, n int) (store.Session, [][]byte, time.Time) {
+// newSession returns a session of member created now on the fixture's
+// clock, with claims and a device.
+func newSession(t *testing.T, f Sessions, member string) store.Session {
 	t.Helper()
-	base := now()
-	s, cur := createSession(t, st, randomID(t), base)
-	chain := [][]byte{cur}
-	at := base
-	for i := range n {
-		at = base.Add(time.Duration(i+1) * time.Second)
-		r := rotation(t, s.ID, cur, at)
-		if res := rotate(t, st, r); res.Graced {
-			t.Fatalf("rotation %d graced, want rotated", i+1)
-		}
-		cur = r.Next
-		chain = append(chain, cur)
-	}
-	return s, chain, at
-}
-
-// newSession returns a session of member created at created. It expires
-// an hour from the real now: Redis expires records on its own clock.
-func newSession(t *testing.T, member string, created time.Time) store.Session {
+	at := f.Clock.Now()
 	return store.Session{
-		ID:         randomID(t),
+		ID:         randomID(t)[:22],
 		MemberID:   member,
-		Provider:   "google",
-		UserAgent:  "Mozilla/5.0 (Macintosh) \"test\"",
-		IP:         "192.0.2.1",
-		CreatedAt:  created,
-		LastUsedAt: created,
-		ExpiresAt:  now().Add(time.Hour),
+		Provider:   "github",
+		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+		IP:         "203.0.113.7",
+		CreatedAt:  at,
+		LastUsedAt: at,
+		ExpiresAt:  at.Add(sessionTTL),
+		Claims:     store.Claims{Role: store.RoleUser, Email: "kim.jiwoo@example.com", EmailVerified: true, Name: "김지우"},
 	}
 }
 
-// createSession stores a new session and returns it with the hash of its
-// first refresh token.
-func createSession(t *testing.T, st store.Sessions, member string, created time.Time) (store.Session, []byte) {
+func createSession(t *testing.T, f Sessions, member string) store.Session {
 	t.Helper()
-	s := newSession(t, member, created)
-	h := randomHash(t)
-	if err := st.CreateSession(ctx(t), s, h); err != nil {
+	s := newSession(t, f, member)
+	if _, err := f.Store.CreateSession(ctx(t), s, store.AdmitAlongside); err != nil {
 		t.Fatalf("create session: %v", err)
 	}
-	return s, h
+	return s
 }
 
-// rotation presents the token hashed as presented, with a fresh Next and Sealed.
-func rotation(t *testing.T, sid string, presented []byte, at time.Time) store.Rotation {
-	return store.Rotation{
-		SessionID: sid,
-		Presented: presented,
-		Next:      randomHash(t),
-		Sealed:    []byte("sealed:" + randomID(t)),
-		Now:       at,
-		Grace:     grace,
-		IP:        "192.0.2.1",
-	}
+func refresh(f Sessions, sid string, counter uint64) store.Refresh {
+	return store.Refresh{SessionID: sid, Counter: counter, Now: f.Clock.Now(), Grace: grace}
 }
 
-// rotate runs r and fails the test on any error.
-func rotate(t *testing.T, st store.Sessions, r store.Rotation) store.Rotated {
+func refreshOK(t *testing.T, f Sessions, r store.Refresh) store.Refreshed {
 	t.Helper()
-	res, err := st.RotateRefresh(ctx(t), r)
+	got, err := f.Store.Refresh(ctx(t), r)
 	if err != nil {
-		t.Fatalf("rotate at %v: %v", r.Now, err)
+		t.Fatalf("refresh %s counter %d: %v", r.SessionID, r.Counter, err)
 	}
-	if res.Session.ID != r.SessionID {
-		t.Fatalf("rotated session id = %q, want %q", res.Session.ID, r.SessionID)
-	}
-	return res
+	return got
 }
 
-// raceRotations presents the current token presented from rotators
-// goroutines at once, all at time at, and checks that exactly one rotated
-// and every other one was graced with the winner's Sealed. It returns the
-// winner's and the losers' rotations.
-func raceRotations(t *testing.T, st store.Sessions, sid string, presented []byte, at time.Time) (store.Rotation, []store.Rotation) {
+// refreshChain rotates from counter 0 to n, a minute apart.
+func refreshChain(t *testing.T, f Sessions, sid string, n uint64) {
+	t.Helper()
+	for i := range n {
+		f.Advance(time.Minute)
+		if got := refreshOK(t, f, refresh(f, sid, i)); got.Counter != i+1 {
+			t.Fatalf("chain: counter %d, want %d", got.Counter, i+1)
+		}
+	}
+}
+
+func list(t *testing.T, f Sessions, member string) []store.Session {
+	t.Helper()
+	got, err := f.Store.ListSessions(ctx(t), member)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	return got
+}
+
+// raceRefresh presents r from rotators goroutines at once.
+func raceRefresh(t *testing.T, f Sessions, r store.Refresh) []store.Refreshed {
 	t.Helper()
 	c := ctx(t)
 	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		reqs    = make([]store.Rotation, rotators)
-		results = make([]store.Rotated, rotators)
-		errs    = make([]error, rotators)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		out   []store.Refreshed
+		errs  []error
+		start = make(chan struct{})
 	)
-	for i := range reqs {
-		reqs[i] = rotation(t, sid, presented, at)
+	for range rotators {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = st.RotateRefresh(c, reqs[i])
+			got, err := f.Store.Refresh(c, r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out = append(out, got)
 		})
 	}
 	close(start)
 	wg.Wait()
-
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err != nil:
-			t.Errorf("racer %d: %v, want rotated or graced", i, err)
-		case !results[i].Graced && winner >= 0:
-			t.Errorf("racers %d and %d both rotated, want exactly one", winner, i)
-		case !results[i].Graced:
-			winner = i
-		}
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d racers failed, first: %v", len(errs), rotators, errs[0])
 	}
-	if winner < 0 {
-		t.Fatalf("no racer rotated, want exactly one")
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-	var losers []store.Rotation
-	for i, res := range results {
-		if i == winner {
-			continue
-		}
-		losers = append(losers, reqs[i])
-		if !bytes.Equal(res.Sealed, reqs[winner].Sealed) {
-			t.Fatalf("racer %d graced with Sealed %q, want the winner's %q", i, res.Sealed, reqs[winner].Sealed)
-		}
-		if res.Session.ID != sid {
-			t.Fatalf("racer %d: session id %q, want %q", i, res.Session.ID, sid)
-		}
-	}
-	return reqs[winner], losers
+	return out
 }
 
-// assertGone checks that session s no longer exists anywhere: not by id,
-// not in its member's list, and its current token (hashed as current) no
-// longer rotates.
-func assertGone(t *testing.T, st store.Sessions, s store.Session, current []byte, at time.Time) {
+// assertGone checks that s is found by nothing: get, list, refresh with the
+// counter that was current.
+func assertGone(t *testing.T, f Sessions, s store.Session, current uint64) {
 	t.Helper()
 	c := ctx(t)
-	_, err := st.GetSession(c, s.ID)
-	wantNotFound(t, "get a revoked session", err)
-	list, err := st.ListSessions(c, s.MemberID)
-	if err != nil {
-		t.Fatalf("list: %v", err)
+	_, err := f.Store.GetSession(c, s.ID)
+	wantNotFound(t, "get", err)
+	if slices.ContainsFunc(list(t, f, s.MemberID), func(x store.Session) bool { return x.ID == s.ID }) {
+		t.Errorf("session %s still listed", s.ID)
 	}
-	wantIDs(t, "list after revocation", list)
-	_, err = st.RotateRefresh(c, rotation(t, s.ID, current, at))
-	wantNotFound(t, "rotate the current token of a revoked session", err)
+	_, err = f.Store.Refresh(c, refresh(f, s.ID, current))
+	wantNotFound(t, "refresh with the current counter", err)
 }
 
-// checkSession compares every field, times within timeTolerance.
 func checkSession(t *testing.T, got, want store.Session) {
 	t.Helper()
-	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
-	sameTime(t, "LastUsedAt", got.LastUsedAt, want.LastUsedAt)
-	sameTime(t, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
-	got.CreatedAt, got.LastUsedAt, got.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
-	want.CreatedAt, want.LastUsedAt, want.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
-	if got != want {
+	if got.ID != want.ID || got.MemberID != want.MemberID || got.Provider != want.Provider ||
+		got.UserAgent != want.UserAgent || got.IP != want.IP || got.Claims != want.Claims {
 		t.Errorf("session = %+v, want %+v", got, want)
+	}
+	sameTime(t, "created", got.CreatedAt, want.CreatedAt)
+	sameTime(t, "last used", got.LastUsedAt, want.LastUsedAt)
+	sameTime(t, "expires", got.ExpiresAt, want.ExpiresAt)
+}
+
+func wantIDs(t *testing.T, what string, sessions []store.Session, ids ...string) {
+	t.Helper()
+	got := make([]string, len(sessions))
+	for i, s := range sessions {
+		got[i] = s.ID
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("%s: ids %v, want %v", what, got, ids)
 	}
 }
 
-// wantIDs fails unless sessions has exactly the ids, in that order.
-func wantIDs(t *testing.T, what string, sessions []store.Session, ids ...string) {
+func wantIDSet(t *testing.T, what string, sessions []store.Session, ids ...string) {
 	t.Helper()
-	got := make([]string, 0, len(sessions))
-	for _, s := range sessions {
-		got = append(got, s.ID)
+	got := make([]string, len(sessions))
+	for i, s := range sessions {
+		got[i] = s.ID
 	}
+	slices.Sort(got)
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
 	if !slices.Equal(got, ids) {
-		t.Errorf("%s: session ids %q, want %q", what, got, ids)
+		t.Errorf("%s: ids %v, want %v", what, got, ids)
 	}
 }
