@@ -18,6 +18,7 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/app"
 	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers/providertest"
@@ -37,6 +38,13 @@ type broker struct {
 func startBroker(t *testing.T, env ...string) *broker {
 	t.Helper()
 	b := apptest.Start(t, nil, append([]string{"ALLOWED_RETURN_URLS=" + spaReturn, "DEV_LOGIN=true"}, env...)...)
+	return &broker{URL: b.URL, App: b.App}
+}
+
+// startBrokerWith is startBroker on the fake clock clk.
+func startBrokerWith(t *testing.T, clk *clock.Fake, env ...string) *broker {
+	t.Helper()
+	b := apptest.StartWith(t, apptest.Options{Now: clk.Now, Env: append([]string{"ALLOWED_RETURN_URLS=" + spaReturn, "DEV_LOGIN=true"}, env...)})
 	return &broker{URL: b.URL, App: b.App}
 }
 

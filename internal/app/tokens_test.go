@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 
@@ -38,7 +39,8 @@ func refresh(t *testing.T, b *broker, rt string) (int, tokenResponse) {
 func TestRefreshRace(t *testing.T) {
 	for name, env := range backends(t) {
 		t.Run(name, func(t *testing.T) {
-			b := startBroker(t, append(env(t), "REFRESH_REUSE_GRACE=2s")...)
+			clk := clock.NewFake(time.Now())
+			b := startBrokerWith(t, clk, append(env(t), "REFRESH_REUSE_GRACE=2s")...)
 			tr := devLogin(t, b, "race@example.com")
 
 			const n = 100
@@ -85,7 +87,7 @@ func TestRefreshRace(t *testing.T) {
 			}
 			// Replaying the original token after the grace period is theft:
 			// the whole session goes, including the newest token and its access tokens.
-			time.Sleep(2100 * time.Millisecond)
+			clk.Advance(2100 * time.Millisecond)
 			if st, out := refresh(t, b, tr.RefreshToken); st != http.StatusBadRequest || out.Error != "invalid_grant" {
 				t.Fatalf("old token after grace: %d %s", st, out.Error)
 			}

@@ -10,10 +10,10 @@ import (
 	"github.com/authbroker/authbroker/internal/store"
 )
 
-// denyLeeway covers verifiers that accept a token slightly past its exp:
+// DenyLeeway covers verifiers that accept a token slightly past its exp:
 // the most leeway the broker's verifier allows (bearer.MaxLeeway, held equal
 // by a test).
-const denyLeeway = 30 * time.Second
+const DenyLeeway = 30 * time.Second
 
 // deny puts sessions on the access-token denylist until every access token
 // they may hold has expired: here at once, and for every other replica
@@ -22,7 +22,7 @@ func (s *Service) deny(ctx context.Context, sids ...string) error {
 	if len(sids) == 0 {
 		return nil
 	}
-	until := s.d.Now().UTC().Add(s.d.Issuer.TTL() + denyLeeway)
+	until := s.d.Now().UTC().Add(s.d.Issuer.TTL() + DenyLeeway)
 	ds := make([]store.Denied, 0, len(sids))
 	for _, sid := range sids {
 		ds = append(ds, store.Denied{SessionID: sid, Until: until})

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/authbroker/authbroker/internal/app"
 	"github.com/authbroker/authbroker/internal/config"
@@ -42,6 +43,22 @@ func Listen(t testing.TB) (net.Listener, string) {
 // env, whose entries win. The broker's log is printed if the test fails.
 func Start(t testing.TB, ln net.Listener, env ...string) *Broker {
 	t.Helper()
+	return StartWith(t, Options{Listener: ln, Env: env})
+}
+
+// Options are StartWith's: Start's arguments plus a clock.
+type Options struct {
+	Listener net.Listener
+	// Now, when set, is the broker's clock (app.WithClock): tests move it
+	// to cross grace periods and expiries without sleeping.
+	Now func() time.Time
+	Env []string
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, o Options) *Broker {
+	t.Helper()
+	ln, env := o.Listener, o.Env
 	if ln == nil {
 		ln, _ = Listen(t)
 	}
@@ -58,7 +75,11 @@ func Start(t testing.TB, ln net.Listener, env ...string) *Broker {
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Build(ctx, cfg, logger)
+	var opts []app.Option
+	if o.Now != nil {
+		opts = append(opts, app.WithClock(o.Now))
+	}
+	a, err := app.Build(ctx, cfg, logger, opts...)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.Build: %v", err)
