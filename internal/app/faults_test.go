@@ -344,3 +344,93 @@ func TestLostAnswerRetriedAnHourLater(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisLosesItsData: Redis without persistence restarts empty. /readyz
+// warned about it beforehand; afterwards no replica — neither the one that
+// saw the logouts nor one started after the loss — accepts an access token
+// issued before the loss (its logout may be among those lost), while new
+// sign-ins work on both.
+func TestRedisLosesItsData(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartOwnRedis(t)
+	shared := []string{"REDIS_URL=" + rs.URL(), "DATABASE_URL=" + testenv.PostgresURL(t),
+		"JWT_KEY_FILE=" + writeKey(t), "SECRETS_KEY_FILE=" + writeSecrets(t)}
+	a := startBroker(t, shared...)
+	waitReady(t, a)
+	var ready struct {
+		Status   string   `json:"status"`
+		Warnings []string `json:"warnings"`
+	}
+	if st, _ := getJSON(t, a.URL+"/readyz", "", &ready); st != http.StatusOK || len(ready.Warnings) == 0 || !strings.Contains(ready.Warnings[0], "keeps nothing on disk") {
+		t.Fatalf("/readyz on a Redis without persistence: %d %+v, want ready with a warning", st, ready)
+	}
+
+	var loggedOut []string
+	for i := range 5 {
+		tr := devLogin(t, a, fmt.Sprintf("lost-logout-%d@example.com", i))
+		if st, _, _ := postJSON(t, a.URL+"/auth/logout", map[string]string{}, tr.AccessToken); st != http.StatusNoContent {
+			t.Fatalf("logout: %d", st)
+		}
+		loggedOut = append(loggedOut, tr.AccessToken)
+	}
+	kept := devLogin(t, a, "kept@example.com") // issued before the loss, never logged out
+
+	rs.Kill()
+	rs.Start() // empty
+	b := startBrokerWithBase(t, a, shared...)
+	waitReady(t, b) // a load balancer sends nothing before
+	for i, at := range append(loggedOut, kept.AccessToken) {
+		if st, _ := getJSON(t, b.URL+"/auth/me", at, nil); st != http.StatusUnauthorized {
+			t.Fatalf("fresh replica after the loss, access token %d issued before it: %d, want 401", i, st)
+		}
+	}
+	// The replica that saw the loss refuses them too, once it has looked.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := getJSON(t, a.URL+"/auth/me", kept.AccessToken, nil)
+		if st == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first replica still accepts a pre-loss token: %d", st)
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	fresh := devLogin(t, b, "after-loss@example.com")
+	for _, r := range []*broker{a, b} {
+		if st, _ := getJSON(t, r.URL+"/auth/me", fresh.AccessToken, nil); st != http.StatusOK {
+			t.Fatalf("a token issued after the loss on %s: %d", r.URL, st)
+		}
+	}
+}
+
+// TestReadyzQuietOnDurableRedis: a Redis with AOF and noeviction gets no
+// durability warning.
+func TestReadyzQuietOnDurableRedis(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartOwnRedis(t, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
+	b := startBroker(t, "REDIS_URL="+rs.URL())
+	waitReady(t, b)
+	var ready struct {
+		Warnings []string `json:"warnings"`
+	}
+	if st, _ := getJSON(t, b.URL+"/readyz", "", &ready); st != http.StatusOK || len(ready.Warnings) != 0 {
+		t.Fatalf("/readyz on a durable Redis: %d %v", st, ready.Warnings)
+	}
+}
+
+// waitReady waits until /readyz answers 200, as a load balancer would
+// before sending traffic.
+func waitReady(t *testing.T, b *broker) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := getJSON(t, b.URL+"/readyz", "", nil); st == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became ready", b.URL)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
