@@ -103,7 +103,13 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	now := o.now
 	a := &App{logger: logger, now: now, replicaID: newReplicaID()}
 	a.liveReplicas.Store(1)
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.WithClock(now))
+	a.Metrics = metrics.New(func() int {
+		if a.deny == nil {
+			return 0
+		}
+		return a.deny.Len()
+	})
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.WithClock(now), sqlstore.WithStatementObserver(a.Metrics.SQLStatement))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -158,7 +164,6 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		resync = 30 * time.Second
 	}
 	a.deny = token.NewDenyCache(denylist, resync, logger, now)
-	a.Metrics = metrics.New(a.deny.Len)
 	// A fresh replica is not ready until it knows every revoked session:
 	// otherwise it would honour access tokens logged out before it started.
 	ready = append(ready, handlers.Check{Name: "denylist", Ping: func(ctx context.Context) error {

@@ -26,6 +26,8 @@ type Metrics struct {
 	providerErr  *prometheus.CounterVec
 	storeErr     *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
+	// sqlStatements counts statements sent to PostgreSQL.
+	sqlStatements prometheus.Counter
 }
 
 // New registers the collectors. denylistSize reports the in-process
@@ -37,10 +39,10 @@ func New(denylistSize func() int) *Metrics {
 		Name: "authbroker_logins_total", Help: "Logins by provider and result (success, denied, provider_error, bad_state, disabled, already_signed_in, linked, error).",
 	}, []string{"provider", "result"})
 	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authbroker_refresh_total", Help: "Refresh grants by outcome (rotated, grace, reuse_revoked, invalid, error).",
+		Name: "authbroker_refresh_total", Help: "Refresh grants by outcome (rotated, replayed, reuse_revoked, invalid, rate_limited, error).",
 	}, []string{"outcome"})
 	m.reuse = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "authbroker_refresh_reuse_detected_total", Help: "Refresh tokens replayed after the grace period; each revoked a session.",
+		Name: "authbroker_refresh_reuse_detected_total", Help: "Refresh tokens older than the previous one presented after the grace period; each revoked a session.",
 	})
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "authbroker_http_request_duration_seconds", Help: "HTTP request latency by route pattern, method and status class.",
@@ -59,7 +61,10 @@ func New(denylistSize func() int) *Metrics {
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authbroker_rate_limited_total", Help: "Requests refused with 429 by limit name.",
 	}, []string{"limit"})
-	m.reg.MustRegister(m.logins, m.refreshes, m.reuse, m.requests, m.providerCall, m.providerErr, m.storeErr, m.rateLimited)
+	m.sqlStatements = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authbroker_sql_statements_total", Help: "Statements sent to PostgreSQL (a refresh with Redis sends none).",
+	})
+	m.reg.MustRegister(m.logins, m.refreshes, m.reuse, m.requests, m.providerCall, m.providerErr, m.storeErr, m.rateLimited, m.sqlStatements)
 	if denylistSize != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authbroker_denylist_entries", Help: "Revoked sessions whose access tokens are still refused (in-process copy).",
@@ -67,6 +72,9 @@ func New(denylistSize func() int) *Metrics {
 	}
 	return m
 }
+
+// SQLStatement counts one statement sent to PostgreSQL.
+func (m *Metrics) SQLStatement() { m.sqlStatements.Inc() }
 
 // Login counts a login outcome (auth.Observer).
 func (m *Metrics) Login(provider, result string) { m.logins.WithLabelValues(provider, result).Inc() }

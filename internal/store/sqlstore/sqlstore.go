@@ -68,6 +68,9 @@ type Store struct {
 	// a file next to it.
 	path string
 	now  func() time.Time
+	// onStatement, when set, is called for every statement sent to
+	// PostgreSQL (metrics: the proof that a refresh sends none).
+	onStatement func()
 }
 
 // Option configures Open.
@@ -79,6 +82,22 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }
+
+// WithStatementObserver calls fn for every statement sent to PostgreSQL
+// (through pgx's query tracer). SQLite statements are not observed.
+func WithStatementObserver(fn func()) Option {
+	return func(s *Store) { s.onStatement = fn }
+}
+
+// stmtTracer is a pgx.QueryTracer that counts statements.
+type stmtTracer struct{ fn func() }
+
+func (t stmtTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	t.fn()
+	return ctx
+}
+
+func (stmtTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // Open connects to databaseURL: sqlite://PATH (sqlite://./data/x.db,
 // sqlite:///abs/path; the parent directory is created) or a postgres:// or
@@ -181,6 +200,9 @@ func (s *Store) openPostgres(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return errors.New("open database: malformed PostgreSQL URL")
+	}
+	if s.onStatement != nil {
+		cfg.Tracer = stmtTracer{s.onStatement}
 	}
 	db := stdlib.OpenDB(*cfg)
 	// Bounded so that a few replicas fit PostgreSQL's default
