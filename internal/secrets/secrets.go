@@ -2,6 +2,10 @@
 // keys from which every other server-side secret is derived. Refresh-token
 // MACs use them today; anything the broker stores encrypted uses them too.
 //
+// Server-side secrets the broker stores (provider client secrets, members'
+// provider tokens) are sealed with AES-256-GCM under keys derived the same
+// way (Seal, Open).
+//
 // A key file holds one key per line: 32 random bytes in standard base64
 // (`authbroker keygen -secrets` prints one). Blank lines and lines starting
 // with # are ignored. The first key is current: new MACs and ciphertexts use
@@ -22,6 +26,8 @@ package secrets
 import (
 	"bufio"
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -117,17 +123,25 @@ func LoadDev(dir string) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written whole to a temporary file, then linked into place: a process
+	// starting at the same moment sees no file or a complete one, and the
+	// first link wins (os.Link never replaces).
+	tmp, err := os.CreateTemp(dir, ".secrets-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString("# authbroker development secrets key (generated; never use in production)\n" + NewKeyLine() + "\n")
 	if err == nil {
-		_, err = f.WriteString("# authbroker development secrets key (generated; never use in production)\n" + NewKeyLine() + "\n")
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(path)
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrExist) {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
 	return Load(path)
@@ -167,4 +181,72 @@ func (k Key) Derive(purpose string) []byte {
 		panic("secrets: hkdf: " + err.Error())
 	}
 	return out
+}
+
+// Sealed values are version (1 byte) | key id (4) | nonce (12) |
+// AES-256-GCM ciphertext and tag. The key is the purpose's key derived from
+// the secrets key named by the id; aad (the row the value belongs to, say)
+// is authenticated, so a sealed value copied to another row does not open.
+const (
+	sealVersion = 1
+	sealHeader  = 1 + 4
+)
+
+// ErrOpen is returned for a sealed value that does not open: altered, for
+// another purpose or row, or sealed under a key that is not in the file.
+var ErrOpen = errors.New("secrets: sealed value does not open (altered, misplaced, or its key is not in SECRETS_KEY_FILE)")
+
+func (k Key) aead(purpose string) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(k.Derive(purpose))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// Seal encrypts plaintext for purpose under the current key.
+func (kr *Keyring) Seal(purpose string, plaintext, aad []byte) ([]byte, error) {
+	k := kr.Current()
+	a, err := k.aead(purpose)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: seal: %w", err)
+	}
+	out := make([]byte, sealHeader+a.NonceSize(), sealHeader+a.NonceSize()+len(plaintext)+a.Overhead())
+	out[0] = sealVersion
+	binary.BigEndian.PutUint32(out[1:], k.ID)
+	if _, err := rand.Read(out[sealHeader:]); err != nil {
+		return nil, fmt.Errorf("secrets: seal: %w", err)
+	}
+	return a.Seal(out, out[sealHeader:], plaintext, aad), nil
+}
+
+// Open decrypts what Seal produced for purpose and aad, with whichever key
+// of the file sealed it.
+func (kr *Keyring) Open(purpose string, sealed, aad []byte) ([]byte, error) {
+	if len(sealed) < sealHeader || sealed[0] != sealVersion {
+		return nil, ErrOpen
+	}
+	k, ok := kr.ByID(binary.BigEndian.Uint32(sealed[1:]))
+	if !ok {
+		return nil, ErrOpen
+	}
+	a, err := k.aead(purpose)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	rest := sealed[sealHeader:]
+	if len(rest) < a.NonceSize()+a.Overhead() {
+		return nil, ErrOpen
+	}
+	pt, err := a.Open(nil, rest[:a.NonceSize()], rest[a.NonceSize():], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
+}
+
+// IsCurrent reports whether sealed was sealed under the current key (so
+// `authbroker secrets rotate` can leave it alone).
+func (kr *Keyring) IsCurrent(sealed []byte) bool {
+	return len(sealed) >= sealHeader && binary.BigEndian.Uint32(sealed[1:]) == kr.Current().ID
 }
