@@ -14,8 +14,6 @@ type providerButton struct {
 	Name, DisplayName, Href, Mark string
 }
 
-var providerMarks = map[string]string{"google": "G", "github": "GH", "kakao": "K", "naver": "N", "oidc": "◆", "dev": "⚙"}
-
 // loginPage is GET /: a button per enabled provider, carrying return_to and
 // the SPA's PKCE challenge through to /auth/{provider}.
 func (a *API) loginPage(c echo.Context) error {
@@ -38,16 +36,13 @@ func (a *API) loginPage(c echo.Context) error {
 // login at /auth/{provider} with query.
 func (a *API) providerButtons(query url.Values) []providerButton {
 	var buttons []providerButton
-	for _, p := range a.Providers.List() {
-		href := "/auth/" + p.Name()
+	for _, e := range a.Providers.Enabled() {
+		p := e.Provider
+		href := "/auth/" + url.PathEscape(p.Name())
 		if len(query) > 0 {
 			href += "?" + query.Encode()
 		}
-		mark := providerMarks[p.Name()]
-		if mark == "" {
-			mark = "›"
-		}
-		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: href, Mark: mark})
+		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: href, Mark: e.Kind.Mark})
 	}
 	return buttons
 }

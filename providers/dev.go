@@ -42,22 +42,26 @@ func (d *Dev) Name() string { return "dev" }
 // DisplayName is the button text.
 func (d *Dev) DisplayName() string { return "Dev sign-in" }
 
-// PKCE reports true: the challenge travels in the form and the code, and
-// Exchange checks the verifier, so the dev flow exercises PKCE too.
-func (d *Dev) PKCE() bool { return true }
-
 // AuthorizeURL is the form's address, BASE_URL/auth/dev/authorize.
 func (d *Dev) AuthorizeURL() string { return d.opts.BaseURL + "/auth/dev/authorize" }
 
 // AuthCodeURL sends the browser to the local form with the state and the
 // PKCE challenge.
-func (d *Dev) AuthCodeURL(r AuthRequest) string {
+func (d *Dev) AuthCodeURL(_ context.Context, r AuthRequest) (string, error) {
 	v := url.Values{"state": {r.State}}
 	if r.CodeChallenge != "" {
 		v.Set("code_challenge", r.CodeChallenge)
 		v.Set("code_challenge_method", "S256")
 	}
-	return d.AuthorizeURL() + "?" + v.Encode()
+	return d.AuthorizeURL() + "?" + v.Encode(), nil
+}
+
+// DevType is the development sign-in. It is never configured: DEV_LOGIN
+// turns it on outside production. The challenge travels in the form and
+// the code, and Exchange checks the verifier, so the dev flow exercises
+// PKCE too.
+func DevType() Type {
+	return Type{Name: "dev", Mark: "⚙", DisplayName: "Dev sign-in", PKCE: true}
 }
 
 // DevForm is the data of the sign-in form: Action is where it posts, the

@@ -17,7 +17,10 @@ func TestDevLogin(t *testing.T) {
 	d := providers.NewDev(providers.Options{BaseURL: brokerURL})
 	verifier := oauth2.GenerateVerifier()
 	challenge := oauth2.S256ChallengeFromVerifier(verifier)
-	authURL := d.AuthCodeURL(providers.AuthRequest{State: "st1", CodeChallenge: challenge})
+	authURL, err := d.AuthCodeURL(t.Context(), providers.AuthRequest{State: "st1", CodeChallenge: challenge})
+	if err != nil {
+		t.Fatal(err)
+	}
 	u, err := url.Parse(authURL)
 	if err != nil || u.Scheme+"://"+u.Host+u.Path != brokerURL+"/auth/dev/authorize" || u.Query().Get("state") != "st1" {
 		t.Fatalf("AuthCodeURL = %s", authURL)

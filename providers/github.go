@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"golang.org/x/oauth2"
 )
 
@@ -52,25 +51,40 @@ const (
 //     than taken for its user.
 type GitHub struct {
 	base
-	cfg    config.Provider
+	cfg    Settings
 	oauth  *oauth2.Config
 	apiURL string
 	scopes []string
 }
 
-// NewGitHub builds the GitHub provider from GITHUB_CLIENT_ID,
-// GITHUB_CLIENT_SECRET and the optional GITHUB_AUTH_URL, GITHUB_TOKEN_URL,
-// GITHUB_API_URL (an API base; /user and /user/emails are appended).
-func NewGitHub(cfg config.Provider, o Options) (*GitHub, error) {
-	if err := checkURLs("GITHUB_", cfg); err != nil {
-		return nil, err
+// GitHubType is sign-in with a GitHub OAuth app: github.com, or GitHub
+// Enterprise Server with the three URLs set.
+func GitHubType() Type {
+	return Type{
+		Name: "github", Mark: "GH", DisplayName: "GitHub", PKCE: true, DefaultScopes: []string{"user:email"},
+		Fields: []Field{
+			clientIDField("of the OAuth app (Settings > Developer settings > OAuth Apps)"),
+			clientSecretField(true, ""),
+			urlField(FieldAuthURL, "Authorize URL", githubAuthURL),
+			urlField(FieldTokenURL, "Token URL", githubTokenURL),
+			urlField(FieldAPIURL, "API base URL", githubAPIURL),
+			scopesField("user:email"),
+		},
+		Open: func(s Settings, o Options) (Provider, error) { return NewGitHub(s, o) },
 	}
+}
+
+// NewGitHub builds a GitHub provider from its client id and secret and the
+// optional authorize, token and API base URLs (/user and /user/emails are
+// appended to the API base).
+func NewGitHub(cfg Settings, o Options) (*GitHub, error) {
 	o = o.withDefaults()
+	t := GitHubType()
 	g := &GitHub{
-		base:   newBase("github", "GitHub", o, "application/json"),
+		base:   newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, "application/json"),
 		cfg:    cfg,
 		apiURL: orDefault(cfg.APIURL, githubAPIURL),
-		scopes: orDefaultScopes(cfg.Scopes, "user:email"),
+		scopes: t.scopes(cfg),
 	}
 	g.oauth = &oauth2.Config{
 		ClientID:     cfg.ClientID,
@@ -80,21 +94,18 @@ func NewGitHub(cfg config.Provider, o Options) (*GitHub, error) {
 			TokenURL:  orDefault(cfg.TokenURL, githubTokenURL),
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		RedirectURL: o.callbackURL("github"),
+		RedirectURL: o.callbackURL(g.name),
 		Scopes:      g.scopes,
 	}
 	return g, nil
 }
 
-// PKCE reports true: GitHub accepts S256 challenges.
-func (g *GitHub) PKCE() bool { return true }
-
 // Scopes are the scopes requested at the authorize endpoint.
 func (g *GitHub) Scopes() []string { return slices.Clone(g.scopes) }
 
 // AuthCodeURL is GitHub's authorize URL with state and the S256 challenge.
-func (g *GitHub) AuthCodeURL(r AuthRequest) string {
-	return g.oauth.AuthCodeURL(r.State, authOptions(r)...)
+func (g *GitHub) AuthCodeURL(_ context.Context, r AuthRequest) (string, error) {
+	return g.oauth.AuthCodeURL(r.State, authOptions(r)...), nil
 }
 
 // Exchange redeems the code and reads the user and their primary verified email.
@@ -116,7 +127,7 @@ func (g *GitHub) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 // app would pass: refuse rather than skip the check.
 func (g *GitHub) ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error) {
 	if g.cfg.ClientSecret == "" {
-		return Profile{}, fmt.Errorf("github: cannot check the token's app without GITHUB_CLIENT_SECRET: %w", ErrInvalidToken)
+		return Profile{}, fmt.Errorf("%s: cannot check the token's app without a client secret: %w", g.name, ErrInvalidToken)
 	}
 	if err := g.checkToken(ctx, accessToken); err != nil {
 		return Profile{}, err

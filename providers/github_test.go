@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/providers/providertest"
 )
@@ -148,14 +147,14 @@ func TestGitHubDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != "github" || !p.PKCE() || strings.Join(p.Scopes(), " ") != "user:email" {
-		t.Fatalf("name %q pkce %v scopes %v", p.Name(), p.PKCE(), p.Scopes())
+	if p.Name() != "github" || !providers.GitHubType().PKCE || strings.Join(p.Scopes(), " ") != "user:email" {
+		t.Fatalf("name %q scopes %v", p.Name(), p.Scopes())
 	}
-	def, err := providers.NewGitHub(config.Provider{ClientID: "id", ClientSecret: "secret"}, testOptions())
+	def, err := providers.NewGitHub(providers.Settings{ClientID: "id", ClientSecret: "secret"}, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := def.AuthCodeURL(providers.AuthRequest{State: "s", CodeChallenge: "c"})
+	got, _ := def.AuthCodeURL(t.Context(), providers.AuthRequest{State: "s", CodeChallenge: "c"})
 	if !strings.HasPrefix(got, "https://github.com/login/oauth/authorize?") || !strings.Contains(got, "redirect_uri=https%3A%2F%2Fbroker.example%2Fauth%2Fgithub%2Fcallback") {
 		t.Fatalf("default authorize URL = %s", got)
 	}

@@ -1,9 +1,5 @@
 package providers
 
-import (
-	"github.com/authbroker/authbroker/internal/config"
-)
-
 // GoogleIssuer is Google's OpenID Connect issuer, the default of
 // GOOGLE_ISSUER. Discovery lives at GoogleIssuer + "/.well-known/openid-configuration".
 const GoogleIssuer = "https://accounts.google.com"
@@ -23,9 +19,23 @@ const GoogleIssuer = "https://accounts.google.com"
 //   - Google accepts client_secret_basic and client_secret_post; discovery
 //     says so and basic is used.
 //   - A web client always has a secret: GOOGLE_CLIENT_SECRET is required.
-func NewGoogle(cfg config.Provider, o Options) (*OIDC, error) {
+func NewGoogle(cfg Settings, o Options) (*OIDC, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = GoogleIssuer
 	}
-	return newOIDC("google", "Google", "GOOGLE_", cfg, o)
+	return newOIDC(GoogleType(), cfg, o), nil
+}
+
+// GoogleType is Sign in with Google.
+func GoogleType() Type {
+	return Type{
+		Name: "google", Mark: "G", DisplayName: "Google", PKCE: true, DefaultScopes: []string{"openid", "email", "profile"},
+		Fields: []Field{
+			clientIDField("of an OAuth client of type Web application"),
+			clientSecretField(true, ""),
+			urlField(FieldIssuer, "Issuer", GoogleIssuer),
+			scopesField("openid email profile"),
+		},
+		Open: func(s Settings, o Options) (Provider, error) { return NewGoogle(s, o) },
+	}
 }

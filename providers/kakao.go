@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
@@ -56,24 +55,47 @@ const (
 // numeric app id, which the configuration does not carry.
 type Kakao struct {
 	base
-	cfg    config.Provider
+	cfg    Settings
 	oauth  *oauth2.Config
 	apiURL string
 	scopes []string
 	disc   *discovery // nil unless KAKAO_ISSUER is set
 }
 
-// NewKakao builds Kakao Login from KAKAO_CLIENT_ID (the REST API key),
-// KAKAO_CLIENT_SECRET (optional), KAKAO_SCOPES (optional, consent item ids)
-// and the optional KAKAO_AUTH_URL, KAKAO_TOKEN_URL, KAKAO_API_URL and
-// KAKAO_ISSUER.
-func NewKakao(cfg config.Provider, o Options) (*Kakao, error) {
-	if err := checkURLs("KAKAO_", cfg); err != nil {
-		return nil, err
+// KakaoType is Kakao Login, with OpenID Connect when the issuer is set.
+func KakaoType() Type {
+	return Type{
+		Name: "kakao", Mark: "K", DisplayName: "Kakao", PKCE: true,
+		Fields: []Field{
+			clientIDField("the app's REST API key"),
+			clientSecretField(false, "only when client secret is enabled in the Kakao console"),
+			urlField(FieldIssuer, "OpenID Connect issuer", ""),
+			urlField(FieldAuthURL, "Authorize URL", kakaoAuthURL),
+			urlField(FieldTokenURL, "Token URL", kakaoTokenURL),
+			urlField(FieldAPIURL, "API base URL", kakaoAPIURL),
+			scopesField("the consent items set in the Kakao console"),
+		},
+		Open: func(s Settings, o Options) (Provider, error) {
+			k, err := NewKakao(s, o)
+			if err != nil {
+				return nil, err
+			}
+			if k.OIDC() {
+				return kakaoOIDC{k}, nil
+			}
+			return k, nil
+		},
 	}
+}
+
+// NewKakao builds Kakao Login from its client id (the REST API key), the
+// optional client secret and scopes (consent item ids), and the optional
+// authorize, token and API URLs and OpenID Connect issuer.
+func NewKakao(cfg Settings, o Options) (*Kakao, error) {
 	o = o.withDefaults()
+	t := KakaoType()
 	k := &Kakao{
-		base:   newBase("kakao", "Kakao", o, ""),
+		base:   newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, ""),
 		cfg:    cfg,
 		apiURL: orDefault(cfg.APIURL, kakaoAPIURL),
 		scopes: slices.Clone(cfg.Scopes),
@@ -94,14 +116,11 @@ func NewKakao(cfg config.Provider, o Options) (*Kakao, error) {
 			TokenURL:  orDefault(cfg.TokenURL, kakaoTokenURL),
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		RedirectURL: o.callbackURL("kakao"),
+		RedirectURL: o.callbackURL(k.name),
 		Scopes:      k.scopes,
 	}
 	return k, nil
 }
-
-// PKCE reports true: Kakao accepts S256 challenges.
-func (k *Kakao) PKCE() bool { return true }
 
 // Scopes are the consent items requested explicitly (none by default).
 func (k *Kakao) Scopes() []string { return slices.Clone(k.scopes) }
@@ -111,12 +130,12 @@ func (k *Kakao) OIDC() bool { return k.disc != nil }
 
 // AuthCodeURL is Kakao's authorize URL with state, the S256 challenge and,
 // with OpenID Connect, the nonce.
-func (k *Kakao) AuthCodeURL(r AuthRequest) string {
+func (k *Kakao) AuthCodeURL(_ context.Context, r AuthRequest) (string, error) {
 	opts := authOptions(r)
 	if k.disc != nil && r.Nonce != "" {
 		opts = append(opts, oidc.Nonce(r.Nonce))
 	}
-	return k.oauth.AuthCodeURL(r.State, opts...)
+	return k.oauth.AuthCodeURL(r.State, opts...), nil
 }
 
 // Exchange redeems the code, verifies an id_token if OpenID Connect is on,

@@ -128,7 +128,7 @@ func TestKakaoNativeAccessToken(t *testing.T) {
 
 func TestKakaoOIDC(t *testing.T) {
 	fake := providertest.NewKakaoOIDC(t)
-	reg := registryFor(t, fake)
+	reg := newRegistry(t, providers.Setup{Env: []providers.Configured{envOf(fake, "kakao", 0)}})
 	p, _ := reg.Get("kakao")
 	v, ok := p.(providers.IDTokenVerifier)
 	if !ok {
@@ -160,7 +160,7 @@ func TestKakaoOIDC(t *testing.T) {
 		wantInvalidToken(t, err)
 	})
 
-	plain := registryFor(t, providertest.NewKakao(t))
+	plain := newRegistry(t, providers.Setup{Env: []providers.Configured{envOf(providertest.NewKakao(t), "kakao", 0)}})
 	pk, _ := plain.Get("kakao")
 	if _, ok := pk.(providers.IDTokenVerifier); ok {
 		t.Fatal("without KAKAO_ISSUER, kakao must not claim to verify id_tokens")

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"golang.org/x/oauth2"
 )
 
@@ -37,21 +36,34 @@ const (
 //     Naver logins do not link to existing members by email.
 type Naver struct {
 	base
-	cfg    config.Provider
+	cfg    Settings
 	oauth  *oauth2.Config
 	apiURL string
 }
 
-// NewNaver builds Naver Login from NAVER_CLIENT_ID, NAVER_CLIENT_SECRET and
-// the optional NAVER_AUTH_URL, NAVER_TOKEN_URL, NAVER_API_URL. The scopes
-// are chosen in the Naver console; NAVER_SCOPES is not sent.
-func NewNaver(cfg config.Provider, o Options) (*Naver, error) {
-	if err := checkURLs("NAVER_", cfg); err != nil {
-		return nil, err
+// NaverType is Naver Login. Its consent items are chosen in the Naver
+// console: it takes no scopes.
+func NaverType() Type {
+	return Type{
+		Name: "naver", Mark: "N", DisplayName: "Naver", PKCE: false,
+		Fields: []Field{
+			clientIDField(""),
+			clientSecretField(true, ""),
+			urlField(FieldAuthURL, "Authorize URL", naverAuthURL),
+			urlField(FieldTokenURL, "Token URL", naverTokenURL),
+			urlField(FieldAPIURL, "API base URL", naverAPIURL),
+		},
+		Open: func(s Settings, o Options) (Provider, error) { return NewNaver(s, o) },
 	}
+}
+
+// NewNaver builds Naver Login from its client id and secret and the
+// optional authorize, token and API URLs.
+func NewNaver(cfg Settings, o Options) (*Naver, error) {
 	o = o.withDefaults()
+	t := NaverType()
 	n := &Naver{
-		base:   newBase("naver", "Naver", o, ""),
+		base:   newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, ""),
 		cfg:    cfg,
 		apiURL: orDefault(cfg.APIURL, naverAPIURL),
 	}
@@ -63,20 +75,17 @@ func NewNaver(cfg config.Provider, o Options) (*Naver, error) {
 			TokenURL:  orDefault(cfg.TokenURL, naverTokenURL),
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		RedirectURL: o.callbackURL("naver"),
+		RedirectURL: o.callbackURL(n.name),
 	}
 	return n, nil
 }
-
-// PKCE reports false: Naver documents no PKCE support.
-func (n *Naver) PKCE() bool { return false }
 
 // Scopes is empty: Naver's consent items are set in its console.
 func (n *Naver) Scopes() []string { return nil }
 
 // AuthCodeURL is Naver's authorize URL with the state (no PKCE, no scope).
-func (n *Naver) AuthCodeURL(r AuthRequest) string {
-	return n.oauth.AuthCodeURL(r.State)
+func (n *Naver) AuthCodeURL(_ context.Context, r AuthRequest) (string, error) {
+	return n.oauth.AuthCodeURL(r.State), nil
 }
 
 // Exchange redeems the code (sending the state, as Naver documents) and

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
@@ -39,33 +37,44 @@ import (
 // (token substitution). Native apps send the id_token instead.
 type OIDC struct {
 	base
-	cfg    config.Provider
+	cfg    Settings
 	scopes []string
 	disc   *discovery
 }
 
-// NewOIDC builds the generic provider from OIDC_ISSUER, OIDC_CLIENT_ID,
-// OIDC_CLIENT_SECRET (optional: public clients use PKCE alone) and
-// OIDC_NAME (the button text, default "Single sign-on").
-func NewOIDC(cfg config.Provider, o Options) (*OIDC, error) {
-	if cfg.Issuer == "" {
-		return nil, config.Problems{"OIDC_ISSUER: required when OIDC_CLIENT_ID is set"}
+// OIDCType is any OpenID Connect issuer with discovery (Keycloak, Entra ID,
+// Okta, Auth0, Dex, LINE, Apple's, a company's own…). An admin may add as
+// many as they like, each under its own name.
+func OIDCType() Type {
+	return Type{
+		Name: "oidc", Mark: "◆", DisplayName: "Single sign-on", PKCE: true, DefaultScopes: []string{"openid", "email", "profile"},
+		Fields: []Field{
+			{Key: FieldIssuer, Label: "Issuer", Required: true, URL: true, Help: "discovery is read from ISSUER/.well-known/openid-configuration"},
+			clientIDField(""),
+			clientSecretField(false, "empty for a public client (PKCE alone)"),
+			urlField(FieldAuthURL, "Authorize URL", "from discovery"),
+			urlField(FieldTokenURL, "Token URL", "from discovery"),
+			scopesField("openid email profile"),
+		},
+		Open: func(s Settings, o Options) (Provider, error) { return NewOIDC(s, o) },
 	}
-	display := cfg.Name
-	if display == "" {
-		display = "Single sign-on"
-	}
-	return newOIDC("oidc", display, "OIDC_", cfg, o)
 }
 
-func newOIDC(name, display, prefix string, cfg config.Provider, o Options) (*OIDC, error) {
-	if err := checkURLs(prefix, cfg); err != nil {
-		return nil, err
+// NewOIDC builds an OpenID Connect provider from its issuer, client id,
+// optional client secret (public clients use PKCE alone), optional endpoint
+// overrides and scopes.
+func NewOIDC(cfg Settings, o Options) (*OIDC, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("oidc: an issuer is required")
 	}
+	return newOIDC(OIDCType(), cfg, o), nil
+}
+
+func newOIDC(t Type, cfg Settings, o Options) *OIDC {
 	o = o.withDefaults()
-	p := &OIDC{base: newBase(name, display, o, ""), cfg: cfg, scopes: oidcScopes(cfg.Scopes)}
+	p := &OIDC{base: newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, ""), cfg: cfg, scopes: oidcScopes(cfg.Scopes)}
 	p.disc = newDiscovery(cfg.Issuer, &p.base)
-	return p, nil
+	return p
 }
 
 // oidcScopes is the configured scope list (default openid email profile),
@@ -80,10 +89,6 @@ func oidcScopes(configured []string) []string {
 	}
 	return scopes
 }
-
-// PKCE reports true: every OIDC provider we target accepts S256, and one
-// that ignores the parameters loses nothing (RFC 7636 §4.5).
-func (p *OIDC) PKCE() bool { return true }
 
 // Scopes are the scopes requested at the authorize endpoint.
 func (p *OIDC) Scopes() []string { return slices.Clone(p.scopes) }
@@ -115,33 +120,18 @@ func (p *OIDC) oauthConfig(prov *oidc.Provider, meta discoveryMeta) *oauth2.Conf
 
 // AuthCodeURL is the issuer's authorization endpoint with state, the S256
 // challenge and the nonce. The endpoint comes from discovery; when the
-// issuer cannot be reached the browser is sent straight back to our own
-// callback with error=temporarily_unavailable (an RFC 6749 §4.1.2.1 code),
-// so the login service shows its usual provider-error outcome instead of
-// redirecting to nowhere.
-func (p *OIDC) AuthCodeURL(r AuthRequest) string {
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
-	defer cancel()
+// issuer cannot be reached that is the error, and the login start answers
+// it (nothing is sent to a provider that cannot be located).
+func (p *OIDC) AuthCodeURL(ctx context.Context, r AuthRequest) (string, error) {
 	prov, meta, err := p.disc.get(ctx)
 	if err != nil {
-		return unavailableURL(p.opts, p.name, p.display, r.State)
+		return "", err
 	}
 	opts := authOptions(r)
 	if r.Nonce != "" {
 		opts = append(opts, oidc.Nonce(r.Nonce))
 	}
-	return p.oauthConfig(prov, meta).AuthCodeURL(r.State, opts...)
-}
-
-// unavailableURL sends the browser back to our callback with an OAuth
-// error response, for when the provider cannot even be located.
-func unavailableURL(o Options, name, display, state string) string {
-	v := url.Values{
-		"error":             {"temporarily_unavailable"},
-		"error_description": {display + " cannot be reached right now; try again shortly"},
-		"state":             {state},
-	}
-	return o.callbackURL(name) + "?" + v.Encode()
+	return p.oauthConfig(prov, meta).AuthCodeURL(r.State, opts...), nil
 }
 
 // Exchange redeems the code (with the PKCE verifier), then verifies the
@@ -295,25 +285,4 @@ func verifyIDToken(ctx context.Context, b *base, prov *oidc.Provider, clientID, 
 		AvatarURL:     c.Picture,
 		Raw:           rawClaims,
 	}, idt, nil
-}
-
-// checkURLs validates the endpoint overrides of one provider, naming the
-// variable that is wrong.
-func checkURLs(prefix string, cfg config.Provider) error {
-	var problems config.Problems
-	for _, f := range []struct{ name, value string }{
-		{"AUTH_URL", cfg.AuthURL}, {"TOKEN_URL", cfg.TokenURL}, {"API_URL", cfg.APIURL}, {"ISSUER", cfg.Issuer},
-	} {
-		if f.value == "" {
-			continue
-		}
-		u, err := url.Parse(f.value)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			problems = append(problems, fmt.Sprintf("%s%s: %q is not an absolute http(s) URL without query or fragment", prefix, f.name, f.value))
-		}
-	}
-	if len(problems) > 0 {
-		return problems
-	}
-	return nil
 }

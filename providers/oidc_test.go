@@ -3,6 +3,7 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,12 +148,10 @@ func TestOIDCDiscoveryIsLazyCachedAndRetried(t *testing.T) {
 		t.Fatalf("construction fetched discovery %d times; it must be lazy", n)
 	}
 
-	// Unreachable: the browser comes straight back to our callback with an
-	// OAuth error instead of being sent nowhere.
-	_, _, err = login(t, p)
-	pe := wantProviderError(t, err, "temporarily_unavailable")
-	if !strings.Contains(pe.Description, "Fake SSO") {
-		t.Errorf("description %q should name the provider", pe.Description)
+	// Unreachable: AuthCodeURL fails (the login start answers it) rather
+	// than sending the browser anywhere.
+	if u, err := p.AuthCodeURL(t.Context(), providers.AuthRequest{State: "s"}); err == nil || u != "" {
+		t.Fatalf("AuthCodeURL with discovery down = %q, %v; want an error", u, err)
 	}
 	if msg, at := o.Recorder.Last("oidc"); !strings.Contains(msg, "discovery") || at.IsZero() {
 		t.Errorf("recorded failure = %q at %v, want the discovery error", msg, at)
@@ -160,7 +159,7 @@ func TestOIDCDiscoveryIsLazyCachedAndRetried(t *testing.T) {
 
 	// Within the backoff nothing is fetched again.
 	fake.Reset()
-	p.AuthCodeURL(providers.AuthRequest{State: "s"})
+	_, _ = p.AuthCodeURL(t.Context(), providers.AuthRequest{State: "s"})
 	if n := fake.Count(providertest.Discovery); n != 1 {
 		t.Fatalf("discovery fetched %d times within the backoff, want 1", n)
 	}
@@ -228,8 +227,17 @@ func TestOIDCPublicClient(t *testing.T) {
 func TestOIDCRequiresIssuer(t *testing.T) {
 	cfg := providertest.NewOIDC(t).Provider()
 	cfg.Issuer = ""
-	_, err := providers.NewOIDC(cfg, testOptions())
-	if err == nil || !strings.Contains(err.Error(), "OIDC_ISSUER") {
-		t.Fatalf("err = %v, want one naming OIDC_ISSUER", err)
+	if _, err := providers.NewOIDC(cfg, testOptions()); err == nil {
+		t.Fatal("an OIDC provider without issuer was built")
+	}
+	if m := providers.OIDCType().Missing(cfg); !slices.Equal(m, []string{providers.FieldIssuer}) {
+		t.Fatalf("missing %v, want the issuer", m)
+	}
+	cfg.Name = "oidc"
+	reg := newRegistry(t, providers.Setup{Env: []providers.Configured{{Type: "oidc", Settings: cfg, Enabled: true}}})
+	for _, st := range reg.Statuses() {
+		if st.Name == "oidc" && (st.Enabled || !slices.Equal(st.Missing, []string{"OIDC_ISSUER"})) {
+			t.Fatalf("status %+v, want off naming OIDC_ISSUER", st)
+		}
 	}
 }

@@ -1,5 +1,7 @@
-// Package providers holds one file per identity provider behind a small
-// interface, and the registry that builds the enabled ones from config.
+// Package providers holds one file per identity provider type behind a
+// small interface, each with its Type (what it is called, which settings it
+// takes, whether it does PKCE, how to open one), and the registry of the
+// providers configured by environment variables or by an admin.
 //
 // Provider quirks (Naver's HTTP-200 errors, Kakao's optional email, GitHub's
 // separate emails endpoint) are handled and commented in that provider's
@@ -11,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Profile is a provider's answer about the signed-in user, normalized.
@@ -54,8 +55,9 @@ type Provider interface {
 	Name() string
 	// DisplayName is shown on the login button.
 	DisplayName() string
-	// AuthCodeURL is where the browser goes to sign in at the provider.
-	AuthCodeURL(r AuthRequest) string
+	// AuthCodeURL is where the browser goes to sign in at the provider. It
+	// fails when the provider cannot be located (OIDC discovery).
+	AuthCodeURL(ctx context.Context, r AuthRequest) (string, error)
 	// Exchange trades an authorization code for the user's profile,
 	// verifying the id_token and nonce where the provider is OIDC.
 	Exchange(ctx context.Context, cb Callback) (Profile, error)
@@ -72,30 +74,6 @@ type IDTokenVerifier interface {
 // access token obtained elsewhere (the native-app path with access_token).
 type AccessTokenProfiler interface {
 	ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error)
-}
-
-// PKCESupporter is implemented by every provider in this package: it says
-// whether the login service should send an S256 code challenge (RFC 7636).
-// Naver documents no PKCE, so it answers false and relies on state alone.
-type PKCESupporter interface {
-	PKCE() bool
-}
-
-// Status describes a provider's configuration for admins. It never
-// contains a secret.
-type Status struct {
-	Name        string   `json:"name"`
-	DisplayName string   `json:"display_name"`
-	Enabled     bool     `json:"enabled"`
-	ClientID    string   `json:"client_id,omitempty"`
-	Missing     []string `json:"missing,omitempty"`
-	CallbackURL string   `json:"callback_url"`
-	Scopes      []string `json:"scopes,omitempty"`
-	PKCE        bool     `json:"pkce"`
-	// LastError is the most recent failure talking to the provider
-	// (discovery, token endpoint, user API), for the admin page.
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // Error is a failure the provider reported (an OAuth error code and

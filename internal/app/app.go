@@ -196,7 +196,15 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		Cache: bearer.NewCache(50_000, time.Minute)}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 
-	reg, err := providers.NewRegistry(cfg, logger, providers.WithCallObserver(a.Metrics.ProviderCall))
+	reg, err := providers.NewRegistry(providers.Setup{
+		Env: cfg.EnvProviders(), Dev: cfg.DevLoginEnabled(), DevOnHold: cfg.DevLoginEnabled() && cfg.Production(),
+		Production: cfg.Production(), Keep: cfg.LoginStateTTL, Now: now,
+	}, logger, providers.WithBaseURL(cfg.BaseURL, cfg.ProviderTimeout), providers.WithCallObserver(a.Metrics.ProviderCall))
+	var problems providers.Problems
+	if errors.As(err, &problems) {
+		a.Close()
+		return nil, config.Problems(problems)
+	}
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("providers: %w", err)

@@ -34,24 +34,14 @@ type StartResult struct {
 	Binding     string
 }
 
-// pkceSupporter is implemented by providers that accept PKCE; providers
-// that do not implement it are assumed to support it (the OAuth 2.1 default).
-type pkceSupporter interface{ PKCE() bool }
-
-func supportsPKCE(p providers.Provider) bool {
-	if ps, ok := p.(pkceSupporter); ok {
-		return ps.PKCE()
-	}
-	return true
-}
-
 // StartLogin validates the request, stores the login state and returns the
 // provider's authorize URL. Nothing is stored when validation fails.
 func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, error) {
-	p, ok := s.d.Providers.Get(r.Provider)
+	entry, ok := s.d.Providers.Entry(r.Provider)
 	if !ok {
 		return StartResult{}, ErrUnknownProvider
 	}
+	p := entry.Provider
 	if r.ReturnTo != "" {
 		if _, ok := s.ReturnPolicy().Check(r.ReturnTo); !ok {
 			return StartResult{}, errInvalidRequest("return_to is not an allowed return URL")
@@ -79,16 +69,26 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		LinkMemberID:  r.LinkMemberID,
 		CreatedAt:     s.d.Now().UTC(),
 		Nonce:         randomToken(24),
+		// The callback finishes with this version of the provider's
+		// configuration, even if an admin changes it meanwhile.
+		ProviderVersion: entry.Version,
 	}
 	areq := providers.AuthRequest{State: state, Nonce: st.Nonce}
-	if supportsPKCE(p) {
+	if entry.Kind.PKCE {
 		st.PKCEVerifier = oauth2.GenerateVerifier()
 		areq.CodeChallenge = oauth2.S256ChallengeFromVerifier(st.PKCEVerifier)
+	}
+	authURL, err := p.AuthCodeURL(ctx, areq)
+	if err != nil {
+		// Nothing stored yet: the provider cannot even be located.
+		s.obs.Login(p.Name(), "provider_error")
+		s.log.WarnContext(ctx, "login.start_failed", "provider", p.Name(), "error", err.Error())
+		return StartResult{}, providerFailure(p, err)
 	}
 	if err := s.d.States.PutState(ctx, lookupKey(state), st, s.d.Config.LoginStateTTL); err != nil {
 		return StartResult{}, unavailable("store login state", err)
 	}
-	return StartResult{RedirectURL: p.AuthCodeURL(areq), Binding: binding}, nil
+	return StartResult{RedirectURL: authURL, Binding: binding}, nil
 }
 
 // FinishRequest is GET /auth/{provider}/callback.
@@ -130,6 +130,11 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	}
 	// Take first: whatever happens next, this state can never be used again.
 	st, err := s.d.States.TakeState(ctx, lookupKey(r.State))
+	if err == nil {
+		if p, ok = s.d.Providers.Lookup(r.Provider, st.ProviderVersion); !ok {
+			return FinishResult{}, ErrUnknownProvider
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.obs.Login(r.Provider, "bad_state")
 		return FinishResult{}, errInvalidRequest("this sign-in link has expired or was already used; start again")

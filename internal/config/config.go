@@ -13,23 +13,9 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
+
+	"github.com/authbroker/authbroker/providers"
 )
-
-// Provider is the configuration shared by every OAuth provider. Empty
-// endpoint fields mean the provider's public default.
-type Provider struct {
-	ClientID     string   `env:"CLIENT_ID"`
-	ClientSecret string   `env:"CLIENT_SECRET"`
-	AuthURL      string   `env:"AUTH_URL"`
-	TokenURL     string   `env:"TOKEN_URL"`
-	APIURL       string   `env:"API_URL"`
-	Issuer       string   `env:"ISSUER"`
-	Scopes       []string `env:"SCOPES" envSeparator:","`
-	Name         string   `env:"NAME"`
-}
-
-// Enabled reports whether the provider is configured (its client id is set).
-func (p Provider) Enabled() bool { return p.ClientID != "" }
 
 // Config is every setting of the broker. Field tags name the environment
 // variables; .env.example documents each one.
@@ -77,11 +63,14 @@ type Config struct {
 	RateLimitToken   int `env:"RATE_LIMIT_TOKEN" envDefault:"60"`
 	RateLimitRefresh int `env:"RATE_LIMIT_REFRESH" envDefault:"20"`
 
-	Google Provider `envPrefix:"GOOGLE_"`
-	GitHub Provider `envPrefix:"GITHUB_"`
-	Kakao  Provider `envPrefix:"KAKAO_"`
-	Naver  Provider `envPrefix:"NAVER_"`
-	OIDC   Provider `envPrefix:"OIDC_"`
+	// Providers configured by environment variables: each type's settings
+	// under its prefix (providers.Settings names the variables). A provider
+	// is on when its client id is set.
+	Google providers.Settings `envPrefix:"GOOGLE_"`
+	GitHub providers.Settings `envPrefix:"GITHUB_"`
+	Kakao  providers.Settings `envPrefix:"KAKAO_"`
+	Naver  providers.Settings `envPrefix:"NAVER_"`
+	OIDC   providers.Settings `envPrefix:"OIDC_"`
 }
 
 // Production reports whether APP_ENV is production.
@@ -310,4 +299,22 @@ func Redacted(raw string) string { return redact(raw) }
 
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// EnvProviders are the providers configured by environment variables, for
+// the registry: every type, on when its client id is set.
+func (c *Config) EnvProviders() []providers.Configured {
+	var out []providers.Configured
+	for i, p := range []struct {
+		typ string
+		s   providers.Settings
+	}{{"google", c.Google}, {"github", c.GitHub}, {"kakao", c.Kakao}, {"naver", c.Naver}, {"oidc", c.OIDC}} {
+		if p.s.ClientID == "" && p.s.ClientSecret == "" && p.s.Issuer == "" && p.s.AuthURL == "" &&
+			p.s.TokenURL == "" && p.s.APIURL == "" && len(p.s.Scopes) == 0 && p.s.AppID == "" {
+			continue
+		}
+		p.s.Name = p.typ
+		out = append(out, providers.Configured{Type: p.typ, Settings: p.s, Enabled: p.s.ClientID != "", Order: i * 10, Source: providers.SourceEnv})
+	}
+	return out
 }

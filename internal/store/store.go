@@ -166,7 +166,10 @@ type LoginState struct {
 	CodeChallenge string `json:"cc,omitempty"`
 	Force         bool   `json:"f,omitempty"`
 	// LinkMemberID is set when a signed-in member is linking another provider.
-	LinkMemberID string    `json:"l,omitempty"`
+	LinkMemberID string `json:"l,omitempty"`
+	// ProviderVersion is the version of the provider's configuration the
+	// login started with: the callback finishes with the same one.
+	ProviderVersion int64     `json:"pv,omitempty"`
 	CreatedAt    time.Time `json:"t"`
 }
 

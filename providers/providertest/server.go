@@ -31,7 +31,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/providers"
 )
 
 // Endpoint names a fake's endpoint, for Fail, Requests and Count.
@@ -346,13 +346,13 @@ func (s *Server) defaultScope() string {
 }
 
 // Provider is the broker configuration pointing at this fake.
-func (s *Server) Provider() config.Provider {
-	p := config.Provider{ClientID: s.ClientID, ClientSecret: s.ClientSecret}
+func (s *Server) Provider() providers.Settings {
+	p := providers.Settings{ClientID: s.ClientID, ClientSecret: s.ClientSecret}
 	switch s.kind {
 	case kindGoogle:
 		p.Issuer = s.URL
 	case kindOIDC:
-		p.Issuer, p.Name = s.URL, "Fake SSO"
+		p.Issuer, p.DisplayName = s.URL, "Fake SSO"
 	case kindGitHub:
 		p.AuthURL, p.TokenURL, p.APIURL = s.URL+"/login/oauth/authorize", s.URL+"/login/oauth/access_token", s.URL+"/api/v3"
 	case kindKakao:
@@ -374,7 +374,7 @@ func (s *Server) Env() []string {
 	var out []string
 	for _, kv := range [][2]string{
 		{"CLIENT_ID", p.ClientID}, {"CLIENT_SECRET", p.ClientSecret}, {"AUTH_URL", p.AuthURL},
-		{"TOKEN_URL", p.TokenURL}, {"API_URL", p.APIURL}, {"ISSUER", p.Issuer}, {"NAME", p.Name},
+		{"TOKEN_URL", p.TokenURL}, {"API_URL", p.APIURL}, {"ISSUER", p.Issuer}, {"NAME", p.DisplayName},
 	} {
 		if kv[1] != "" {
 			out = append(out, prefix+kv[0]+"="+kv[1])
