@@ -30,7 +30,7 @@ func (a *API) registerAdmin(e *echo.Echo) {
 	api.DELETE("/members/:id", a.adminDeleteMember)
 	api.DELETE("/sessions/:sid", a.adminEndSession)
 	api.GET("/audit", a.adminAudit)
-	api.GET("/providers", a.adminProviders)
+	a.registerProviderAdmin(e, api)
 
 	e.GET("/admin", a.adminPage)
 	e.GET("/admin/callback", a.adminCallback)
@@ -125,10 +125,6 @@ func (a *API) adminAudit(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"entries": entries})
-}
-
-func (a *API) adminProviders(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"providers": a.Admin.ProviderStatus()})
 }
 
 // --- Admin pages --------------------------------------------------------------
@@ -268,7 +264,7 @@ func (a *API) adminPage(c echo.Context) error {
 	}
 	return a.renderPage(c, http.StatusOK, "admin", map[string]any{
 		"Me": claims, "Members": page.Members, "Next": next, "Q": c.QueryParam("q"), "Provider": c.QueryParam("provider"),
-		"Providers": a.Admin.ProviderStatus(), "Audit": entries, "CSRF": a.csrfValue(c),
+		"Providers": a.liveProviders(), "Audit": entries, "CSRF": a.csrfValue(c),
 	})
 }
 

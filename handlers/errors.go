@@ -8,13 +8,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 )
 
 // oauthError is the RFC 6749 §5.2 error body.
 type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description,omitempty"`
+	Error       string                `json:"error"`
+	Description string                `json:"error_description,omitempty"`
+	Fields      []apierror.FieldError `json:"fields,omitempty"`
 }
 
 // pageKey marks a request answered with HTML pages (browser routes).
@@ -62,7 +64,10 @@ func (a *API) errorHandler(err error, c echo.Context) {
 		}
 	} else {
 		ae := auth.AsError(err)
-		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description}
+		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description, Fields: ae.Fields}
+		if ra := ae.RetryAfterHeader(); ra != "" {
+			c.Response().Header().Set("Retry-After", ra)
+		}
 		level := slog.LevelDebug
 		if status >= 500 {
 			level = slog.LevelError

@@ -11,7 +11,7 @@ import (
 
 // providerButton is one button on the login page.
 type providerButton struct {
-	Name, DisplayName, Href, Mark string
+	Name, Type, DisplayName, Href, Mark string
 }
 
 // loginPage is GET /: a button per enabled provider, carrying return_to and
@@ -42,7 +42,7 @@ func (a *API) providerButtons(query url.Values) []providerButton {
 		if len(query) > 0 {
 			href += "?" + query.Encode()
 		}
-		buttons = append(buttons, providerButton{Name: p.Name(), DisplayName: p.DisplayName(), Href: href, Mark: e.Kind.Mark})
+		buttons = append(buttons, providerButton{Name: p.Name(), Type: e.Kind.Name, DisplayName: p.DisplayName(), Href: href, Mark: e.Kind.Mark})
 	}
 	return buttons
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/metrics"
+	"github.com/authbroker/authbroker/internal/providerconfig"
 	"github.com/authbroker/authbroker/internal/ratelimit"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/token"
@@ -57,6 +58,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Admin, when set, serves /admin and /admin/api.
 	Admin *admin.Service
+	// ProviderConfig manages admin-configured providers (with Admin).
+	ProviderConfig *providerconfig.Service
 }
 
 // API bundles what route registrars need.

@@ -236,7 +236,7 @@ func TestOIDCRequiresIssuer(t *testing.T) {
 	cfg.Name = "oidc"
 	reg := newRegistry(t, providers.Setup{Env: []providers.Configured{{Type: "oidc", Settings: cfg, Enabled: true}}})
 	for _, st := range reg.Statuses() {
-		if st.Name == "oidc" && (st.Enabled || !slices.Equal(st.Missing, []string{"OIDC_ISSUER"})) {
+		if st.Name == "oidc" && (st.Live || !slices.Equal(st.Missing, []string{"OIDC_ISSUER"})) {
 			t.Fatalf("status %+v, want off naming OIDC_ISSUER", st)
 		}
 	}

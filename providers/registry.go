@@ -352,10 +352,15 @@ func (r *Registry) CallbackURL(name string) string { return r.opts.callbackURL(n
 
 // Status describes a provider for admins. It never contains a secret.
 type Status struct {
-	Name            string    `json:"name"`
-	Type            string    `json:"type"`
-	DisplayName     string    `json:"display_name"`
-	Enabled         bool      `json:"enabled"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	DisplayName string `json:"display_name"`
+	// Enabled is the provider's switch: for an environment provider, its
+	// client id is set; for a stored one, the admin turned it on.
+	Enabled bool `json:"enabled"`
+	// Live reports that it serves logins now (a button on the login page):
+	// enabled, complete, valid, not hidden.
+	Live            bool      `json:"live"`
 	Source          string    `json:"source"`
 	Order           int       `json:"order"`
 	Version         int64     `json:"version,omitempty"`
@@ -412,7 +417,7 @@ func (r *Registry) status(e *Entry) Status {
 	set := e.Settings
 	st := Status{
 		Name: set.Name, Type: e.Type, DisplayName: cmp.Or(set.DisplayName, e.Kind.DisplayName),
-		Enabled: e.Provider != nil && !e.Shadowed, Source: e.Source, Order: e.Order, Version: e.Version,
+		Enabled: e.Enabled, Live: e.Provider != nil && !e.Shadowed, Source: e.Source, Order: e.Order, Version: e.Version,
 		ClientID: set.ClientID, ClientSecretSet: set.ClientSecret != "", Scopes: set.Scopes,
 		Issuer: set.Issuer, AuthURL: set.AuthURL, TokenURL: set.TokenURL, APIURL: set.APIURL, AppID: set.AppID,
 		CallbackURL: r.CallbackURL(set.Name), PKCE: e.Kind.PKCE, UpdatedAt: e.UpdatedAt, UpdatedBy: e.UpdatedBy,

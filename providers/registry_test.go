@@ -71,7 +71,7 @@ func TestRegistryDevNeverInProduction(t *testing.T) {
 	}
 	st := reg.Statuses()
 	dev := st[len(st)-1]
-	if dev.Name != "dev" || dev.Enabled || !slices.Equal(dev.Missing, []string{"APP_ENV"}) {
+	if dev.Name != "dev" || dev.Live || !slices.Equal(dev.Missing, []string{"APP_ENV"}) {
 		t.Fatalf("dev status = %+v", dev)
 	}
 }
@@ -126,11 +126,11 @@ func TestRegistryHalfConfigured(t *testing.T) {
 	for _, st := range reg.Statuses() {
 		switch st.Name {
 		case "github":
-			if st.Enabled || !slices.Equal(st.Missing, []string{"GITHUB_CLIENT_SECRET"}) {
+			if !st.Enabled || st.Live || st.Status != "off" || !slices.Equal(st.Missing, []string{"GITHUB_CLIENT_SECRET"}) {
 				t.Errorf("github status = %+v", st)
 			}
 		case "naver":
-			if st.Enabled || !slices.Equal(st.Missing, []string{"NAVER_CLIENT_SECRET"}) {
+			if !st.Enabled || st.Live || !slices.Equal(st.Missing, []string{"NAVER_CLIENT_SECRET"}) {
 				t.Errorf("naver status = %+v", st)
 			}
 		}
@@ -149,12 +149,12 @@ func TestRegistryStatuses(t *testing.T) {
 		byName[s.Name] = s
 	}
 	g := byName["github"]
-	if !g.Enabled || g.Source != providers.SourceEnv || g.ClientID != gh.ClientID || !g.ClientSecretSet || g.Status != "ok" ||
+	if !g.Enabled || !g.Live || g.Source != providers.SourceEnv || g.ClientID != gh.ClientID || !g.ClientSecretSet || g.Status != "ok" ||
 		g.CallbackURL != brokerURL+"/auth/github/callback" || !g.PKCE || !slices.Equal(g.Scopes, []string{"user:email"}) || len(g.Missing) != 0 {
 		t.Errorf("github status = %+v", g)
 	}
 	goog := byName["google"]
-	if goog.Enabled || !slices.Equal(goog.Missing, []string{"GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"}) || !slices.Equal(goog.Scopes, []string{"openid", "email", "profile"}) {
+	if goog.Enabled || goog.Live || !slices.Equal(goog.Missing, []string{"GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"}) || !slices.Equal(goog.Scopes, []string{"openid", "email", "profile"}) {
 		t.Errorf("google status = %+v", goog)
 	}
 	if n := byName["naver"]; n.PKCE || !slices.Equal(n.Missing, []string{"NAVER_CLIENT_ID", "NAVER_CLIENT_SECRET"}) {
@@ -166,7 +166,7 @@ func TestRegistryStatuses(t *testing.T) {
 	if k := byName["kakao"]; !slices.Equal(k.Missing, []string{"KAKAO_CLIENT_ID"}) {
 		t.Errorf("kakao status = %+v (secret optional)", k)
 	}
-	if d := byName["dev"]; d.Enabled || !slices.Equal(d.Missing, []string{"DEV_LOGIN"}) {
+	if d := byName["dev"]; d.Live || !slices.Equal(d.Missing, []string{"DEV_LOGIN"}) {
 		t.Errorf("dev status = %+v", d)
 	}
 
@@ -206,7 +206,7 @@ func TestRegistryUnreachableIssuerDoesNotBlockStartup(t *testing.T) {
 		t.Fatal("discovery of a dead issuer succeeded")
 	}
 	for _, s := range reg.Statuses() {
-		if s.Name == "google" && (!s.Enabled || !strings.Contains(s.LastError, "discovery")) {
+		if s.Name == "google" && (!s.Live || !strings.Contains(s.LastError, "discovery")) {
 			t.Fatalf("google status = %+v, want enabled with the discovery failure", s)
 		}
 	}
@@ -239,7 +239,7 @@ func TestRegistryAppliesStoredProviders(t *testing.T) {
 	for _, s := range reg.Statuses() {
 		if s.Name == "github" && s.Source == providers.SourceAdmin {
 			hidden++
-			if s.Enabled || !strings.HasPrefix(s.Status, "hidden") {
+			if s.Live || !strings.HasPrefix(s.Status, "hidden") {
 				t.Errorf("stored github shadowed by the environment one: %+v", s)
 			}
 		}

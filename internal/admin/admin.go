@@ -234,6 +234,3 @@ func (s *Service) AuditLog(ctx context.Context, before int64, limit int) ([]stor
 	}
 	return out, nil
 }
-
-// ProviderStatus lists every provider's configuration state (no secrets).
-func (s *Service) ProviderStatus() []providers.Status { return s.Providers.Statuses() }

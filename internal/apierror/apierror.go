@@ -21,6 +21,9 @@ type Error struct {
 	Description string
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration
+	// Fields, when set, says which input fields are wrong and why (sent as
+	// "fields": [{"field", "message"}]).
+	Fields []FieldError
 	// Err is the internal cause, logged but never shown.
 	Err error
 }
@@ -42,6 +45,19 @@ func (e *Error) RetryAfterHeader() string {
 	}
 	s := int64((e.RetryAfter + time.Second - 1) / time.Second)
 	return strconv.FormatInt(max(s, 1), 10)
+}
+
+// FieldError is one wrong input field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Invalid is a 400 invalid_request naming each wrong field.
+func Invalid(desc string, fields []FieldError) *Error {
+	e := InvalidRequest(desc)
+	e.Fields = fields
+	return e
 }
 
 // New returns an Error.

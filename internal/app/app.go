@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/metrics"
+	"github.com/authbroker/authbroker/internal/providerconfig"
 	"github.com/authbroker/authbroker/internal/ratelimit"
 	"github.com/authbroker/authbroker/internal/secrets"
 	"github.com/authbroker/authbroker/internal/session"
@@ -51,17 +53,18 @@ type App struct {
 	// Handler serves every route.
 	Handler http.Handler
 	// Metrics is the Prometheus registry behind /metrics.
-	Metrics  *metrics.Metrics
-	deny     *token.DenyCache
-	sql      *sqlstore.Store
-	redis    *redisstore.Store
-	replicas store.Replicas
-	cont     *session.Continuity
-	closers  []func()
-	logger   *slog.Logger
-	now      func() time.Time
-	registry *providers.Registry
-	admin    *admin.Service
+	Metrics   *metrics.Metrics
+	deny      *token.DenyCache
+	sql       *sqlstore.Store
+	redis     *redisstore.Store
+	replicas  store.Replicas
+	cont      *session.Continuity
+	closers   []func()
+	logger    *slog.Logger
+	now       func() time.Time
+	registry  *providers.Registry
+	providers *providerconfig.Service
+	admin     *admin.Service
 	// replicaID names this process in the replica heartbeats; liveReplicas
 	// is the latest count (at least 1).
 	replicaID    string
@@ -210,6 +213,21 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		return nil, fmt.Errorf("providers: %w", err)
 	}
 	a.registry = reg
+	var changes store.Changes
+	if a.redis != nil {
+		changes = a.redis
+	}
+	a.providers = providerconfig.New(providerconfig.Deps{
+		Store: db, Audit: db, Keys: secretKeys, Registry: reg, Changes: changes, Env: cfg.EnvProviders(),
+		Production: cfg.Production(), Options: providers.Options{Timeout: cfg.ProviderTimeout}, Now: now, Logger: logger,
+	})
+	if err := a.providers.Load(ctx); err != nil {
+		a.Close()
+		if strings.HasPrefix(err.Error(), "SECRETS_KEY_FILE:") {
+			return nil, config.Problems{err.Error()}
+		}
+		return nil, err
+	}
 	sess := session.New(session.Deps{
 		Store: sessions, Denylist: denylist, Deny: a.deny, Members: db,
 		Codec: session.NewCodec(secretKeys), Issuer: issuer,
@@ -241,7 +259,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	a.Handler = handlers.New(handlers.Deps{
 		Config: cfg, Auth: authSvc, Sessions: sess, Providers: reg, Keys: keys, Verifier: verifier,
 		Pages: pages, Logger: logger, Ready: ready, Warnings: a.Warnings,
-		Limiter: limiter, TokenLimiter: tokenLimiter, Metrics: a.Metrics, Admin: a.admin,
+		Limiter: limiter, TokenLimiter: tokenLimiter, Metrics: a.Metrics, Admin: a.admin, ProviderConfig: a.providers,
 	})
 	if a.redis != nil {
 		a.checkDurability(ctx)
@@ -304,6 +322,12 @@ func (a *App) checkDurability(ctx context.Context) {
 // until ctx ends.
 func (a *App) Background(ctx context.Context) {
 	go a.deny.Run(ctx)
+	// Admin-configured providers: announced over Redis, polled without it.
+	providerResync := 500 * time.Millisecond
+	if a.redis != nil {
+		providerResync = 30 * time.Second
+	}
+	go a.providers.Run(ctx, providerResync)
 	every(ctx, heartbeatEvery, func() {
 		n, err := a.replicas.Heartbeat(ctx, a.replicaID, a.now(), replicaTTL)
 		if err != nil {

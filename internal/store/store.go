@@ -170,7 +170,7 @@ type LoginState struct {
 	// ProviderVersion is the version of the provider's configuration the
 	// login started with: the callback finishes with the same one.
 	ProviderVersion int64     `json:"pv,omitempty"`
-	CreatedAt    time.Time `json:"t"`
+	CreatedAt       time.Time `json:"t"`
 }
 
 // States holds login states. ids are hashed by the caller.
@@ -476,4 +476,61 @@ type DataMarker interface {
 	// DataMarker returns the store's marker, writing fresh as the marker
 	// first when there is none (created is then true).
 	DataMarker(ctx context.Context, fresh string) (marker string, created bool, err error)
+}
+
+// ProviderConfig is a provider an admin configured (admin page or API).
+// Providers configured by environment variables are not stored.
+type ProviderConfig struct {
+	// Name is the provider's path segment, /auth/{Name}.
+	Name        string
+	Type        string
+	DisplayName string
+	Order       int
+	Enabled     bool
+	ClientID    string
+	// ClientSecret is sealed (secrets.Keyring.Seal, the provider's name as
+	// associated data): the store never holds it in clear. Empty: none.
+	ClientSecret []byte
+	// Settings are the other settings (issuer, endpoints, scopes, app id)
+	// as JSON, as the admin API takes them.
+	Settings json.RawMessage
+	// Version is the providers' generation at this configuration's last
+	// change (see ProviderConfigs): unique across every change of every
+	// provider, so a login started with one version finishes with it.
+	Version   int64
+	UpdatedAt time.Time
+	UpdatedBy string
+}
+
+// ProviderConfigs stores admin-configured providers (SQL only). Every
+// change bumps one generation counter, which replicas poll or hear about
+// to reload.
+type ProviderConfigs interface {
+	// ListProviderConfigs returns every stored provider, by name.
+	ListProviderConfigs(ctx context.Context) ([]ProviderConfig, error)
+	// GetProviderConfig returns one, or ErrNotFound.
+	GetProviderConfig(ctx context.Context, name string) (ProviderConfig, error)
+	// PutProviderConfig creates c (prevVersion 0; ErrConflict when the name
+	// exists) or replaces the stored one whose Version is prevVersion
+	// (ErrConflict when it changed since it was read, ErrNotFound when it is
+	// gone). The stored Version is the new generation; it is returned.
+	PutProviderConfig(ctx context.Context, c ProviderConfig, prevVersion int64) (ProviderConfig, error)
+	// DeleteProviderConfig deletes one (ErrNotFound when absent) and bumps
+	// the generation.
+	DeleteProviderConfig(ctx context.Context, name string) error
+	// ProviderGeneration is the generation: it changes with every put and
+	// delete (0 before the first).
+	ProviderGeneration(ctx context.Context) (int64, error)
+}
+
+// Changes tells every replica that something stored elsewhere changed (Redis
+// pub/sub): a hint to reload now, never the data itself, so a lost message
+// only waits for the next periodic resync.
+type Changes interface {
+	// Announce tells the watchers of topic, on every replica.
+	Announce(ctx context.Context, topic string) error
+	// Watch delivers a value for every announcement of topic after it
+	// returns. The channel closes when ctx ends or the subscription breaks;
+	// callers then resync and watch again.
+	Watch(ctx context.Context, topic string) (<-chan struct{}, error)
 }

@@ -100,6 +100,10 @@ func TestConformance(t *testing.T) {
 			t.Parallel()
 			storetest.RunReplicas(t, func(t *testing.T) store.Replicas { s, _ := newStore(t); return s })
 		})
+		t.Run("changes", func(t *testing.T) {
+			t.Parallel()
+			storetest.RunChanges(t, func(t *testing.T) store.Changes { s, _ := newStore(t); return s })
+		})
 		t.Run("data marker", func(t *testing.T) {
 			t.Parallel()
 			storetest.RunDataMarker(t, func(t *testing.T) store.DataMarker { s, _ := newStore(t); return s })

@@ -76,6 +76,10 @@ func TestConformance(t *testing.T) {
 				t.Parallel()
 				storetest.RunMeta(t, func(*testing.T) store.Meta { return s })
 			})
+			t.Run("provider configs", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunProviderConfigs(t, func(t *testing.T) store.ProviderConfigs { return open(t, b.url(t)) })
+			})
 			t.Run("replicas", func(t *testing.T) {
 				t.Parallel()
 				storetest.RunReplicas(t, func(t *testing.T) store.Replicas { return open(t, b.url(t)) })

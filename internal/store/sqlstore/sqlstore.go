@@ -41,15 +41,16 @@ const (
 
 // Compile-time proof that Store implements every contract it is wired as.
 var (
-	_ store.Members      = (*Store)(nil)
-	_ store.Audit        = (*Store)(nil)
-	_ store.States       = (*Store)(nil)
-	_ store.Codes        = (*Store)(nil)
-	_ store.Sessions     = (*Store)(nil)
-	_ store.SessionIndex = (*Store)(nil)
-	_ store.Denylist     = (*Store)(nil)
-	_ store.Meta         = (*Store)(nil)
-	_ store.Replicas     = (*Store)(nil)
+	_ store.Members         = (*Store)(nil)
+	_ store.Audit           = (*Store)(nil)
+	_ store.States          = (*Store)(nil)
+	_ store.Codes           = (*Store)(nil)
+	_ store.Sessions        = (*Store)(nil)
+	_ store.SessionIndex    = (*Store)(nil)
+	_ store.Denylist        = (*Store)(nil)
+	_ store.Meta            = (*Store)(nil)
+	_ store.Replicas        = (*Store)(nil)
+	_ store.ProviderConfigs = (*Store)(nil)
 )
 
 // Store is a SQL database holding every authbroker record. It is safe for

@@ -204,3 +204,141 @@ func RunDataMarker(t *testing.T, newMarker func(t *testing.T) store.DataMarker) 
 		}
 	})
 }
+
+// RunProviderConfigs checks a store.ProviderConfigs. newStore must give
+// each subtest its own store (its generation counts that subtest's changes).
+func RunProviderConfigs(t *testing.T, newStore func(t *testing.T) store.ProviderConfigs) {
+	sample := func(name string) store.ProviderConfig {
+		return store.ProviderConfig{Name: name, Type: "oidc", DisplayName: "Company SSO", Order: 5, Enabled: true,
+			ClientID: "client-" + name, ClientSecret: []byte{1, 0, 0xff, 7}, Settings: []byte(`{"issuer":"https://sso.example.com"}`),
+			UpdatedAt: now(), UpdatedBy: "admin-1"}
+	}
+	t.Run("put creates, get and list return it, the generation moves", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		g0, err := s.ProviderGeneration(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sample("company")
+		got, err := s.PutProviderConfig(c, want, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version <= g0 {
+			t.Fatalf("version %d, generation before %d", got.Version, g0)
+		}
+		if g, _ := s.ProviderGeneration(c); g != got.Version {
+			t.Fatalf("generation %d, version %d", g, got.Version)
+		}
+		read, err := s.GetProviderConfig(c, "company")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read.Name != want.Name || read.Type != want.Type || read.DisplayName != want.DisplayName || read.Order != want.Order ||
+			!read.Enabled || read.ClientID != want.ClientID || string(read.ClientSecret) != string(want.ClientSecret) ||
+			string(read.Settings) != string(want.Settings) || read.Version != got.Version || read.UpdatedBy != "admin-1" {
+			t.Fatalf("read back %+v, want %+v", read, want)
+		}
+		sameTime(t, "updated", read.UpdatedAt, want.UpdatedAt)
+		list, err := s.ListProviderConfigs(c)
+		if err != nil || len(list) != 1 || list[0].Name != "company" {
+			t.Fatalf("list %+v, %v", list, err)
+		}
+	})
+	t.Run("create of an existing name: ErrConflict", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		if _, err := s.PutProviderConfig(c, sample("dup"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutProviderConfig(c, sample("dup"), 0); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second create: %v, want ErrConflict", err)
+		}
+	})
+	t.Run("replace needs the version read: a stale one is ErrConflict and changes nothing", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		v1, _ := s.PutProviderConfig(c, sample("kakao-biz"), 0)
+		next := sample("kakao-biz")
+		next.Enabled, next.ClientSecret = false, nil
+		v2, err := s.PutProviderConfig(c, next, v1.Version)
+		if err != nil || v2.Version <= v1.Version {
+			t.Fatalf("replace: %+v %v", v2, err)
+		}
+		if _, err := s.PutProviderConfig(c, sample("kakao-biz"), v1.Version); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("replace with a stale version: %v, want ErrConflict", err)
+		}
+		got, _ := s.GetProviderConfig(c, "kakao-biz")
+		if got.Enabled || got.ClientSecret != nil || got.Version != v2.Version {
+			t.Fatalf("after the refused replace: %+v", got)
+		}
+		if _, err := s.PutProviderConfig(c, sample("never-created"), 7); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("replace of a missing name: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("delete: gone, the generation moves, a second delete is ErrNotFound", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		v, _ := s.PutProviderConfig(c, sample("gone"), 0)
+		if err := s.DeleteProviderConfig(c, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := s.ProviderGeneration(c); g <= v.Version {
+			t.Fatalf("generation %d after a delete, was %d", g, v.Version)
+		}
+		_, err := s.GetProviderConfig(c, "gone")
+		wantNotFound(t, "get after delete", err)
+		wantNotFound(t, "second delete", s.DeleteProviderConfig(c, "gone"))
+	})
+	t.Run("concurrent creates of one name: exactly one wins", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins int
+		)
+		for range 10 {
+			wg.Go(func() {
+				_, err := s.PutProviderConfig(c, sample("race"), 0)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case !errors.Is(err, store.ErrConflict):
+					t.Errorf("create: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d creates won, want 1", wins)
+		}
+	})
+}
+
+// RunChanges checks a store.Changes: an announcement reaches a watcher of
+// its topic, and only of its topic.
+func RunChanges(t *testing.T, newChanges func(t *testing.T) store.Changes) {
+	t.Run("an announcement reaches the watchers of its topic", func(t *testing.T) {
+		ch, c := newChanges(t), ctx(t)
+		mine, err := ch.Watch(c, "providers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := ch.Watch(c, "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Announce(c, "providers"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-mine:
+		case <-time.After(2 * time.Second):
+			t.Fatal("the announcement did not arrive within 2 s")
+		}
+		select {
+		case <-other:
+			t.Fatal("another topic heard it")
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+}
