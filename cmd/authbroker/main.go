@@ -7,6 +7,8 @@
 //	                          JWT_KEY_FILE to rotate)
 //	authbroker keygen -secrets [-out FILE]
 //	                          write a new secrets key line (SECRETS_KEY_FILE)
+//	authbroker secrets rotate re-seal every stored secret under the first
+//	                          key of SECRETS_KEY_FILE (after a rotation)
 //	authbroker version        print the build version
 //
 // Configuration comes from the environment and an optional .env file; see
@@ -26,8 +28,11 @@ import (
 	"syscall"
 
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/providerconfig"
 	"github.com/authbroker/authbroker/internal/secrets"
+	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/providers"
 )
 
 func main() {
@@ -45,12 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "keygen":
 		return keygen(args, stdout, stderr)
-	case "serve", "migrate":
+	case "serve", "migrate", "secrets":
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: authbroker [serve|migrate|keygen|version]")
+		fmt.Fprintln(stdout, "usage: authbroker [serve|migrate|keygen|secrets rotate|version]")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "authbroker: unknown command %q (serve, migrate, keygen, version)\n", cmd)
+		fmt.Fprintf(stderr, "authbroker: unknown command %q (serve, migrate, keygen, secrets, version)\n", cmd)
 		return 2
 	}
 
@@ -70,6 +75,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if cmd == "secrets" {
+		return secretsCmd(ctx, cfg, args, stdout, stderr)
+	}
 	if cmd == "migrate" {
 		if err := migrate(ctx, cfg); err != nil {
 			logger.Error("migrate.failed", "error", err.Error())
@@ -145,4 +153,42 @@ func version() string {
 		return v
 	}
 	return "unknown"
+}
+
+// secretsCmd is `authbroker secrets rotate`: every stored secret (provider
+// client secrets) not sealed under the first key of SECRETS_KEY_FILE is
+// sealed again under it. Run it after putting a new key first and rolling
+// that out; afterwards the old key can be removed.
+func secretsCmd(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] != "rotate" {
+		fmt.Fprintln(stderr, "usage: authbroker secrets rotate")
+		return 2
+	}
+	keys, err := secrets.LoadConfigured(cfg.SecretsKeyFile, cfg.DataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "config:", err)
+		return 2
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		fmt.Fprintln(stderr, "secrets rotate: DATABASE_URL:", err)
+		return 1
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		fmt.Fprintln(stderr, "secrets rotate:", err)
+		return 1
+	}
+	reg, err := providers.NewRegistry(providers.Setup{}, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "secrets rotate:", err)
+		return 1
+	}
+	n, err := providerconfig.New(providerconfig.Deps{Store: db, Audit: db, Keys: keys, Registry: reg}).RotateSecrets(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "secrets rotate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "re-sealed %d stored secrets under the first key of the file\n", n)
+	return 0
 }

@@ -156,10 +156,10 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		a.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	secretKeys, err := loadSecrets(cfg)
+	secretKeys, err := secrets.LoadConfigured(cfg.SecretsKeyFile, cfg.DataDir)
 	if err != nil {
 		a.Close()
-		return nil, err
+		return nil, config.Problems{err.Error()}
 	}
 	resync := 500 * time.Millisecond
 	if cfg.RedisURL != "" {
@@ -265,23 +265,6 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		a.checkDurability(ctx)
 	}
 	return a, nil
-}
-
-// loadSecrets reads SECRETS_KEY_FILE, or in development the key generated
-// under DATA_DIR (production refuses to start without the file: config).
-func loadSecrets(cfg *config.Config) (*secrets.Keyring, error) {
-	if cfg.SecretsKeyFile != "" {
-		kr, err := secrets.Load(cfg.SecretsKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("SECRETS_KEY_FILE: %w", err)
-		}
-		return kr, nil
-	}
-	kr, err := secrets.LoadDev(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("development secrets key under DATA_DIR: %w", err)
-	}
-	return kr, nil
 }
 
 func newReplicaID() string {

@@ -147,6 +147,24 @@ func LoadDev(dir string) (*Keyring, error) {
 	return Load(path)
 }
 
+// LoadConfigured returns the keyring SECRETS_KEY_FILE names, or without
+// one the development keyring under dataDir (production refuses to start
+// without the file: config validation).
+func LoadConfigured(file, dataDir string) (*Keyring, error) {
+	if file != "" {
+		kr, err := Load(file)
+		if err != nil {
+			return nil, fmt.Errorf("SECRETS_KEY_FILE: %w", err)
+		}
+		return kr, nil
+	}
+	kr, err := LoadDev(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("development secrets key under DATA_DIR: %w", err)
+	}
+	return kr, nil
+}
+
 // NewKeyLine returns a new random key as a key-file line.
 func NewKeyLine() string {
 	var raw [KeySize]byte
