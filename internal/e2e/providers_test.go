@@ -64,4 +64,3 @@ func TestBrowserAdminAddsProvider(t *testing.T) {
 		t.Fatalf("/auth/kakao after disabling: %d, want 404", resp.StatusCode)
 	}
 }
-
