@@ -18,10 +18,11 @@ import (
 // alone: give each Verifier its own Cache (a cache shared by verifiers with
 // different issuers or audiences would let one accept the other's tokens).
 type Cache struct {
-	mu      sync.RWMutex
-	entries map[string]cacheEntry
-	size    int
-	maxAge  time.Duration
+	mu        sync.RWMutex
+	entries   map[string]cacheEntry
+	size      int
+	maxAge    time.Duration
+	lastSweep time.Time
 }
 
 type cacheEntry struct {
@@ -53,12 +54,18 @@ func (c *Cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, b
 	return &cp, true
 }
 
-// put stores verified claims; when full, an arbitrary entry makes room
-// (Go's map iteration order is random, which is fair enough here).
+// put stores verified claims. Once per maxAge it first sweeps out the
+// entries that can no longer be used (older than maxAge, or expired) into
+// a new map, so the cache gives memory back when traffic falls: a Go map
+// never shrinks by deleting. When still full, an arbitrary entry makes
+// room (Go's map iteration order is random, which is fair enough here).
 func (c *Cache) put(raw string, cl *Claims, now time.Time) {
 	cp := *cl
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now.Sub(c.lastSweep) >= c.maxAge {
+		c.sweepLocked(now)
+	}
 	if len(c.entries) >= c.size {
 		for k := range c.entries {
 			delete(c.entries, k)
@@ -68,6 +75,17 @@ func (c *Cache) put(raw string, cl *Claims, now time.Time) {
 		}
 	}
 	c.entries[raw] = cacheEntry{claims: &cp, added: now}
+}
+
+// sweepLocked keeps the usable entries only, in a map of their size.
+func (c *Cache) sweepLocked(now time.Time) {
+	live := make(map[string]cacheEntry, len(c.entries)/2)
+	for k, e := range c.entries {
+		if now.Sub(e.added) <= c.maxAge && (e.claims.ExpiresAt == nil || now.Before(e.claims.ExpiresAt.Add(MaxLeeway))) {
+			live[k] = e
+		}
+	}
+	c.entries, c.lastSweep = live, now
 }
 
 // Len is the number of cached tokens.

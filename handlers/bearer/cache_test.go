@@ -3,6 +3,7 @@ package bearer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,4 +65,35 @@ func TestCacheKeepsTheRules(t *testing.T) {
 			t.Fatalf("cache grew to %d", v.Cache.Len())
 		}
 	})
+}
+
+// TestCacheGivesMemoryBack: tokens that can no longer be used leave the
+// cache at the next sweep (once per maxAge), so it shrinks when traffic
+// falls instead of holding every token it ever saw.
+func TestCacheGivesMemoryBack(t *testing.T) {
+	k := newKey(t, bearer.ES256)
+	now := testNow
+	clk := func() time.Time { return now }
+	iss := token.NewIssuer(k.ks, testIssuer, testAudience, 15*time.Minute, clk)
+	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Now: clk, Cache: bearer.NewCache(1000, time.Minute)}
+	for i := range 200 {
+		raw, _, err := iss.Issue(token.Subject{MemberID: "m", SessionID: fmt.Sprint("s", i), Role: "user"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(t.Context(), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.Cache.Len(); n != 200 {
+		t.Fatalf("%d cached, want 200", n)
+	}
+	now = now.Add(2 * time.Minute)
+	raw, _, _ := iss.Issue(token.Subject{MemberID: "m", SessionID: "fresh", Role: "user"})
+	if _, err := v.Verify(t.Context(), raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Cache.Len(); n != 1 {
+		t.Fatalf("%d cached after the sweep, want only the fresh token", n)
+	}
 }

@@ -40,7 +40,7 @@ type Verifier struct {
 	// token must be refused for another reason known to the caller, such as
 	// the broker's Redis having lost the logouts made before it was issued);
 	// such tokens are invalid even before they expire. It is called on every
-	// request, so it must be an in-memory lookup (see token.DenyCache in the
+	// request, so it must be an in-memory lookup (see session.DenyCache in the
 	// broker).
 	Revoked func(c *Claims) bool
 	// Cache, when set, skips the signature check for tokens that already

@@ -54,7 +54,7 @@ type App struct {
 	Handler http.Handler
 	// Metrics is the Prometheus registry behind /metrics.
 	Metrics   *metrics.Metrics
-	deny      *token.DenyCache
+	deny      *session.DenyCache
 	sql       *sqlstore.Store
 	redis     *redisstore.Store
 	replicas  store.Replicas
@@ -166,7 +166,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		// Redis pushes entries over pub/sub; the resync only repairs gaps.
 		resync = 30 * time.Second
 	}
-	a.deny = token.NewDenyCache(denylist, resync, logger, now)
+	a.deny = session.NewDenyCache(denylist, resync, logger, now)
 	// A fresh replica is not ready until it knows every revoked session:
 	// otherwise it would honour access tokens logged out before it started.
 	ready = append(ready, handlers.Check{Name: "denylist", Ping: func(ctx context.Context) error {

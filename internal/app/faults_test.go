@@ -266,16 +266,26 @@ func TestBrokerKilledMidLoad(t *testing.T) {
 
 	var (
 		stop   atomic.Bool
-		hold   atomic.Bool // the first half pauses to lose an answer
+		lose   atomic.Bool // the first half loses one answer, then waits
+		lost   sync.WaitGroup
 		wg     sync.WaitGroup
 		ok     atomic.Int64
 		failed atomic.Int64
 	)
+	lost.Add(len(clients) / 2)
 	for i, c := range clients {
 		wg.Go(func() {
+			losing := i < len(clients)/2
 			for !stop.Load() {
-				if i < len(clients)/2 && hold.Load() {
-					<-time.After(10 * time.Millisecond)
+				if losing && lose.Load() {
+					// The rotation is stored, the answer never arrives:
+					// this client keeps the token it sent.
+					tryRefresh(b.url, c.rt)
+					lost.Done()
+					for lose.Load() && !stop.Load() {
+						<-time.After(10 * time.Millisecond)
+					}
+					losing = false
 					continue
 				}
 				st, out := tryRefresh(b.url, c.rt)
@@ -294,14 +304,13 @@ func TestBrokerKilledMidLoad(t *testing.T) {
 		})
 	}
 	<-time.After(2 * time.Second)
-	hold.Store(true)
-	<-time.After(100 * time.Millisecond)
-	refreshAll(t, front, clients[:len(clients)/2], func(int) bool { return false })
+	lose.Store(true)
+	lost.Wait()
 	before := ok.Load()
 	b.kill() // the second half is mid-load
 	<-time.After(15 * time.Second)
 	b.start()
-	hold.Store(false)
+	lose.Store(false)
 	<-time.After(2 * time.Second)
 	stop.Store(true)
 	wg.Wait()

@@ -74,7 +74,7 @@ type Deps struct {
 	Denylist store.Denylist
 	// Deny is this replica's denylist copy: an ended session is denied here
 	// at once, before the shared denylist reaches the other replicas.
-	Deny    *token.DenyCache
+	Deny    *DenyCache
 	Members Members
 	Codec   *Codec
 	Issuer  *token.Issuer

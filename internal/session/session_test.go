@@ -24,7 +24,7 @@ type fixture struct {
 	svc     *session.Service
 	db      *sqlstore.Store
 	clk     *clock.Fake
-	deny    *token.DenyCache
+	deny    *session.DenyCache
 	members *memberReads
 	codec   *session.Codec
 }
@@ -75,7 +75,7 @@ func newFixture(t *testing.T, p session.Policy) *fixture {
 		p.ReuseGrace = 10 * time.Second
 	}
 	f := &fixture{db: db, clk: clk, members: &memberReads{Members: db}, codec: session.NewCodec(kr)}
-	f.deny = token.NewDenyCache(db, time.Minute, nil, clk.Now)
+	f.deny = session.NewDenyCache(db, time.Minute, nil, clk.Now)
 	f.svc = session.New(session.Deps{
 		Store: db, Denylist: db, Deny: f.deny, Members: f.members, Codec: f.codec,
 		Issuer: token.NewIssuer(keys, "https://auth.example.com", "app", 15*time.Minute, clk.Now),
@@ -324,4 +324,15 @@ func TestRevokeAcceptsAnyTokenOfTheSession(t *testing.T) {
 	if err := f.svc.Revoke(t.Context(), "garbage"); err != nil {
 		t.Fatalf("garbage: %v (RFC 7009 answers 200)", err)
 	}
+}
+
+// newBenchService is a session service over the given stores, for benchmarks.
+func newBenchService(b *testing.B, st store.Sessions, dl store.Denylist, deny *session.DenyCache) *session.Service {
+	b.Helper()
+	pemKey, _ := token.GenerateKeyPEM("ES256")
+	keys, _ := token.ParseKeys("ES256", pemKey)
+	kr, _ := secrets.Parse([]byte(secrets.NewKeyLine()))
+	return session.New(session.Deps{Store: st, Denylist: dl, Deny: deny, Codec: session.NewCodec(kr),
+		Issuer: token.NewIssuer(keys, "https://auth.example.com", "app", 15*time.Minute, nil),
+		Policy: session.Policy{RefreshTTL: time.Hour, ReuseGrace: 10 * time.Second}})
 }

@@ -360,7 +360,7 @@ type Denied struct {
 }
 
 // Denylist is the shared list of revoked sessions whose access tokens may
-// still be unexpired. Replicas keep an in-process copy (see token.DenyCache).
+// still be unexpired. Replicas keep an in-process copy (see session.DenyCache).
 type Denylist interface {
 	// Deny adds or extends an entry.
 	Deny(ctx context.Context, d Denied) error

@@ -3,13 +3,14 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"github.com/authbroker/authbroker/internal/clock"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authbroker/authbroker/internal/clock"
 
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
