@@ -18,6 +18,10 @@ func backends(t *testing.T) map[string]func(t *testing.T) []string {
 			ru, prefix := testenv.Redis(t)
 			return []string{"DATABASE_URL=" + testenv.PostgresURL(t), "REDIS_URL=" + ru, "REDIS_PREFIX=" + prefix}
 		},
+		"postgres+redis-cluster": func(t *testing.T) []string {
+			ru, prefix := testenv.RedisCluster(t)
+			return []string{"DATABASE_URL=" + testenv.PostgresURL(t), "REDIS_URL=" + ru, "REDIS_PREFIX=" + prefix}
+		},
 	}
 }
 

@@ -23,9 +23,25 @@ func newStore(t testing.TB, opts ...redisstore.Option) (*redisstore.Store, redis
 }
 
 func newStoreWithPrefix(t testing.TB, opts ...redisstore.Option) (*redisstore.Store, redis.UniversalClient, string) {
+	return newStoreOn(t, testenv.Redis, opts...)
+}
+
+// deployments are the Redis set-ups every suite runs on: a single server,
+// a real 3-master Cluster, and a master with a replica behind Sentinel.
+var deployments = []struct {
+	name string
+	url  func(testing.TB) (string, string)
+}{
+	{"redis", testenv.Redis},
+	{"redis-cluster", testenv.RedisCluster},
+	{"redis-sentinel", testenv.RedisSentinel},
+}
+
+// newStoreOn is newStore on the deployment that url describes.
+func newStoreOn(t testing.TB, url func(testing.TB) (string, string), opts ...redisstore.Option) (*redisstore.Store, redis.UniversalClient, string) {
 	t.Helper()
-	url, prefix := testenv.Redis(t)
-	c, err := redisstore.Connect(url)
+	u, prefix := url(t)
+	c, err := redisstore.Connect(u)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -59,9 +75,9 @@ func openIndex(t testing.TB, url string, clk func() time.Time) *sqlstore.Store {
 
 // sessionsFixture is a Redis session store under a fresh prefix, with a
 // fake clock shared by Redis and the SQL index at indexURL.
-func sessionsFixture(t *testing.T, indexURL string) storetest.Sessions {
+func sessionsFixture(t *testing.T, url func(testing.TB) (string, string), indexURL string) storetest.Sessions {
 	clk := clock.NewFake(time.Now().UTC().Truncate(time.Millisecond))
-	s, c, prefix := newStoreWithPrefix(t, redisstore.WithClock(clk.Now))
+	s, c, prefix := newStoreOn(t, url, redisstore.WithClock(clk.Now))
 	ix := openIndex(t, indexURL, clk.Now)
 	return storetest.Sessions{
 		Store: s.Sessions(ix),
@@ -74,39 +90,42 @@ func sessionsFixture(t *testing.T, indexURL string) storetest.Sessions {
 }
 
 func TestConformance(t *testing.T) {
-	t.Run("redis", func(t *testing.T) {
-		// The suites run in parallel so their expiry waits overlap.
-		t.Run("states", func(t *testing.T) {
+	for _, d := range deployments {
+		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
-			storetest.RunStates(t, func(t *testing.T) store.States { s, _ := newStore(t); return s })
-		})
-		t.Run("codes", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunCodes(t, func(t *testing.T) store.Codes { s, _ := newStore(t); return s })
-		})
-		for _, ix := range indexURLs {
-			t.Run("sessions+"+ix.name, func(t *testing.T) {
+			store1 := func(t *testing.T) *redisstore.Store { s, _, _ := newStoreOn(t, d.url); return s }
+			t.Run("states", func(t *testing.T) {
 				t.Parallel()
-				url := ix.url(t)
-				openIndex(t, url, time.Now) // migrate once
-				storetest.RunSessions(t, func(t *testing.T) storetest.Sessions { return sessionsFixture(t, url) })
+				storetest.RunStates(t, func(t *testing.T) store.States { return store1(t) })
 			})
-		}
-		t.Run("denylist", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunDenylist(t, func(t *testing.T) store.Denylist { s, _ := newStore(t); return s })
+			t.Run("codes", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunCodes(t, func(t *testing.T) store.Codes { return store1(t) })
+			})
+			for _, ix := range indexURLs {
+				t.Run("sessions+"+ix.name, func(t *testing.T) {
+					t.Parallel()
+					url := ix.url(t)
+					openIndex(t, url, time.Now) // migrate once
+					storetest.RunSessions(t, func(t *testing.T) storetest.Sessions { return sessionsFixture(t, d.url, url) })
+				})
+			}
+			t.Run("denylist", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunDenylist(t, func(t *testing.T) store.Denylist { return store1(t) })
+			})
+			t.Run("replicas", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunReplicas(t, func(t *testing.T) store.Replicas { return store1(t) })
+			})
+			t.Run("changes", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunChanges(t, func(t *testing.T) store.Changes { return store1(t) })
+			})
+			t.Run("data marker", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunDataMarker(t, func(t *testing.T) store.DataMarker { return store1(t) })
+			})
 		})
-		t.Run("replicas", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunReplicas(t, func(t *testing.T) store.Replicas { s, _ := newStore(t); return s })
-		})
-		t.Run("changes", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunChanges(t, func(t *testing.T) store.Changes { s, _ := newStore(t); return s })
-		})
-		t.Run("data marker", func(t *testing.T) {
-			t.Parallel()
-			storetest.RunDataMarker(t, func(t *testing.T) store.DataMarker { s, _ := newStore(t); return s })
-		})
-	})
+	}
 }
