@@ -195,7 +195,7 @@ func (a *API) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		a.Logger.LogAttrs(req.Context(), slog.LevelInfo, "http.request",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", req.Method),
+			slog.String("method", metrics.Method(req.Method)),
 			slog.String("route", path),
 			slog.Int("status", c.Response().Status),
 			slog.Duration("duration", time.Since(start)),

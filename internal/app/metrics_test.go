@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// metricsBody is the broker's /metrics page.
+func metricsBody(t *testing.T, b *broker) string {
+	t.Helper()
+	resp, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// seriesLines is /metrics without Go runtime and process metrics, whose
+// values move by themselves: the broker's own series, one line each.
+func seriesLines(body string) []string {
+	var out []string
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "authbroker_") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestMetricsLabelsAreBounded: no request can add a series to /metrics.
+// Invented methods, invented paths under every route prefix, and unknown
+// providers on the login and native routes all land on label values from
+// a closed set; after the first of each kind, hundreds more add nothing.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	b := startBroker(t)
+	send := func(round, n int) {
+		for i := range n {
+			method := fmt.Sprintf("X%dM%d%s", round, i, strings.Repeat("Z", i%50))
+			paths := []string{
+				fmt.Sprintf("/nowhere/%d/%d", round, i),
+				fmt.Sprintf("/auth/p%d%d", round, i),
+				fmt.Sprintf("/auth/p%d%d/callback?state=s&code=c", round, i),
+				fmt.Sprintf("/admin/api/x%d%d", round, i),
+				fmt.Sprintf("/static/x%d%d.css", round, i),
+			}
+			for _, p := range paths {
+				for _, m := range []string{method, http.MethodGet, http.MethodPost} {
+					req, _ := http.NewRequest(m, b.URL+p, nil)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+				}
+			}
+			// An unknown provider on the native path.
+			resp, err := http.Post(b.URL+fmt.Sprintf("/auth/q%d%d/token", round, i), "application/json", strings.NewReader(`{"access_token":"x"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	send(0, 5) // every kind of request once: the "other" and "unmatched" series exist now
+	metricsBody(t, b)
+	before := seriesLines(metricsBody(t, b))
+	send(1, 200)
+	after := seriesLines(metricsBody(t, b))
+	if len(after) != len(before) {
+		var added []string
+		seen := map[string]bool{}
+		for _, l := range before {
+			name, _, _ := strings.Cut(l, " ")
+			seen[name] = true
+		}
+		for _, l := range after {
+			if name, _, _ := strings.Cut(l, " "); !seen[name] && len(added) < 5 {
+				added = append(added, name)
+			}
+		}
+		t.Fatalf("/metrics grew from %d to %d series lines after 200 invented requests; new: %v", len(before), len(after), added)
+	}
+	t.Logf("/metrics: %d broker series lines before and after 1,200 invented requests", len(after))
+}
