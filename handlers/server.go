@@ -69,7 +69,7 @@ func New(d Deps) *echo.Echo {
 	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL), origin: baseOrigin(d.Config.BaseURL)}
 	e.HTTPErrorHandler = api.errorHandler
 
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+	e.Use(dropMalformedRequestID, middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		RequestIDHandler: func(c echo.Context, id string) {
 			c.Set("request_id", id)
 		},
@@ -160,6 +160,39 @@ func ipExtractor(trusted []string) echo.IPExtractor {
 		}
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// maxRequestIDLen bounds an X-Request-Id taken from the client.
+const maxRequestIDLen = 64
+
+// dropMalformedRequestID removes a client's X-Request-Id unless it looks
+// like a request id (1–64 characters of A–Z a–z 0–9 . _ : -), so that the
+// RequestID middleware after it generates one instead. A load balancer's
+// id is kept for correlating logs; anything else would be echoed into a
+// response header and every log line of the request (a 50 kB id made
+// 50 kB log lines).
+func dropMalformedRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // securityHeaders sets headers every response carries; pages get a strict

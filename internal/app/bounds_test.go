@@ -90,3 +90,38 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	}
 	t.Logf("/metrics: %d broker series lines before and after 1,200 invented requests", len(after))
 }
+
+// TestRequestIDFromClientIsBounded: a load balancer's request id is kept;
+// an oversized or odd one is replaced by our own, so it never reaches a
+// response header or a log line.
+func TestRequestIDFromClientIsBounded(t *testing.T) {
+	b := startBroker(t)
+	for _, tc := range []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"uuid kept", "4f1c2a8e-5d0b-4c6e-9a7f-2b3c4d5e6f70", true},
+		{"64 characters kept", strings.Repeat("a", 64), true},
+		{"65 characters replaced", strings.Repeat("a", 65), false},
+		{"50 kB replaced", strings.Repeat("x", 50<<10), false},
+		{"spaces replaced", "id with spaces", false},
+		{"quote and angle brackets replaced", `"><script>`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, b.URL+"/healthz", nil)
+			req.Header.Set("X-Request-Id", tc.sent)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := resp.Header.Get("X-Request-Id")
+			if tc.kept && got != tc.sent {
+				t.Fatalf("id %q answered as %q, want it kept", tc.sent, got)
+			}
+			if !tc.kept && (got == tc.sent || got == "" || len(got) > 64) {
+				t.Fatalf("id of %d bytes answered as %d bytes %.40q, want a fresh id", len(tc.sent), len(got), got)
+			}
+		})
+	}
+}
