@@ -114,7 +114,9 @@ func New(d Deps) *echo.Echo {
 	a.POST("/token", api.token, tokenLimit)
 	a.POST("/logout", api.logout, api.Authn)
 	a.POST("/revoke", api.revoke)
-	a.POST("/introspect", api.introspect)
+	// Introspection is read-only and authenticated by HTTP Basic (resource
+	// servers), so it stays outside the CSRF rule of the group.
+	e.POST("/auth/introspect", api.introspect, cors)
 	a.GET("/me", api.me, api.Authn)
 	a.GET("/sessions", api.sessions, api.Authn)
 	a.DELETE("/sessions/:id", api.endSession, api.Authn)
@@ -122,7 +124,9 @@ func New(d Deps) *echo.Echo {
 	a.POST("/link/:provider", api.link, api.Authn)
 	a.DELETE("/identities/:provider/:subject", api.unlink, api.Authn)
 	if h, ok := devHandler(d.Providers); ok {
-		a.Any("/dev/authorize", echo.WrapHandler(h))
+		// An HTML form of our own, so the same-origin rule of forms
+		// rather than the API's CSRF header.
+		e.Any("/auth/dev/authorize", echo.WrapHandler(h), api.sameOriginForm)
 	}
 	a.GET("/:provider", api.start, authLimit)
 	a.GET("/:provider/callback", api.callback, authLimit)

@@ -62,6 +62,15 @@ func TestAdminPage(t *testing.T) {
 			t.Fatalf("member affected by a rejected form: %d", st)
 		}
 	})
+	t.Run("CSRF token in the query string changes nothing", func(t *testing.T) {
+		resp, _ := br.postForm(memberURL+"?"+url.Values{"csrf": {csrf}}.Encode(), url.Values{"action": {"disable"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("csrf in the query: %d", resp.StatusCode)
+		}
+		if st, _ := getJSON(t, b.URL+"/auth/me", target.AccessToken, nil); st != http.StatusOK {
+			t.Fatalf("member affected by a rejected form: %d", st)
+		}
+	})
 	t.Run("disable through the page", func(t *testing.T) {
 		resp, _ := br.postForm(memberURL, url.Values{"action": {"disable"}, "csrf": {csrf}})
 		if resp.StatusCode != http.StatusSeeOther {
