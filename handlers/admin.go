@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/admin"
@@ -34,6 +35,7 @@ func (a *API) registerAdmin(e *echo.Echo) {
 	api.GET("/providers", a.adminProviders)
 
 	e.GET("/admin", a.adminPage)
+	e.GET("/admin/login/:provider", a.adminLogin)
 	e.GET("/admin/callback", a.adminCallback)
 	e.GET("/admin/members/:id", a.adminMemberPage)
 	e.POST("/admin/members/:id", a.adminMemberAction, a.sameOriginForm)
@@ -141,6 +143,11 @@ const (
 	adminAccessCookie  = "ab_admin_at"
 	adminRefreshCookie = "ab_admin_rt"
 	adminCSRFCookie    = "ab_admin_csrf"
+	// adminPKCECookie holds the PKCE verifier of an admin sign-in between
+	// /admin/login/{provider} and /admin/callback. SameSite=Lax: the
+	// callback is reached through the provider's cross-site redirect, on
+	// which browsers do not send Strict cookies.
+	adminPKCECookie = "ab_admin_pkce"
 )
 
 func (a *API) adminCookieName(name string) string {
@@ -190,8 +197,24 @@ func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
 }
 
 func (a *API) adminLoginPage(c echo.Context) error {
-	buttons := a.providerButtons(url.Values{"return_to": {a.Config.BaseURL + "/admin/callback"}})
-	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": buttons})
+	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": a.providerButtons("/admin/login/", nil)})
+}
+
+// adminLogin is GET /admin/login/{provider}: the admin page is a PKCE
+// client of the broker like any app. It keeps the verifier in a cookie and
+// starts a login that returns to /admin/callback with its challenge.
+func (a *API) adminLogin(c echo.Context) error {
+	markPage(c)
+	verifier := oauth2.GenerateVerifier()
+	ck := a.adminCookie(adminPKCECookie, verifier, a.Config.LoginStateTTL)
+	ck.SameSite = http.SameSiteLaxMode
+	c.SetCookie(ck)
+	q := url.Values{
+		"return_to":             {a.Config.BaseURL + "/admin/callback"},
+		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+	return c.Redirect(http.StatusFound, "/auth/"+url.PathEscape(c.Param("provider"))+"?"+q.Encode())
 }
 
 // requireAdminPage resolves the admin session or answers with the sign-in
@@ -226,18 +249,38 @@ func (a *API) csrfValue(c echo.Context) string {
 	return ""
 }
 
+// adminCallbackErrors is what the admin callback says for each error code
+// a login can come back with. The wording is ours: the query string is
+// anyone's to write, so its error_description is never shown on our origin.
+var adminCallbackErrors = map[string]string{
+	auth.CodeAccessDenied:    "The sign-in was cancelled or refused at the provider.",
+	"consent_required":       "The provider needs your consent again; sign in once more.",
+	"login_required":         "The provider needs you to sign in again.",
+	auth.CodeAlreadySignedIn: "This account is signed in on another device, and SESSION_POLICY=single_confirm allows one session.",
+}
+
 // adminCallback finishes the admin sign-in: the login came back here with
-// a one-time code, redeemed server-side into the admin cookie session.
+// a one-time code of the admin namespace, redeemed server-side with the
+// verifier adminLogin kept, into the admin cookie session.
 func (a *API) adminCallback(c echo.Context) error {
 	markPage(c)
+	verifier := ""
+	if ck, err := c.Cookie(a.adminCookieName(adminPKCECookie)); err == nil {
+		verifier = ck.Value
+		c.SetCookie(a.adminCookie(adminPKCECookie, "", -1))
+	}
 	if e := c.QueryParam("error"); e != "" {
-		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: c.QueryParam("error_description")}
+		desc, ok := adminCallbackErrors[e]
+		if !ok {
+			e, desc = auth.CodeAccessDenied, "The sign-in did not complete; try again."
+		}
+		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: desc}
 	}
 	code := c.QueryParam("code")
 	if code == "" {
 		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
-	tr, err := a.Auth.Redeem(c.Request().Context(), code, "", c.Request().UserAgent(), c.RealIP())
+	tr, err := a.Auth.RedeemAdmin(c.Request().Context(), code, verifier, c.Request().UserAgent(), c.RealIP())
 	if err != nil {
 		return err
 	}

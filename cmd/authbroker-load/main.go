@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
 )
 
 func main() {
@@ -38,15 +39,16 @@ func main() {
 	conc := flag.Int("concurrency", 16, "concurrent clients")
 	dur := flag.Duration("duration", 10*time.Second, "measuring time per scenario")
 	redisURL := flag.String("redis", "", "the broker's Redis: also count Redis commands per refresh (with MONITOR)")
+	returnTo := flag.String("return-to", "http://localhost:5173/", "an allowed return URL of the broker (ALLOWED_RETURN_URLS; this is its development default)")
 	flag.Parse()
-	if err := run(*base, *sessions, *conc, *dur); err != nil {
+	if err := run(*base, *returnTo, *sessions, *conc, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "authbroker-load:", err)
 		os.Exit(1)
 	}
 	if *redisURL == "" {
 		return
 	}
-	if err := countRedis(*base, *redisURL, 200); err != nil {
+	if err := countRedis(*base, *returnTo, *redisURL, 200); err != nil {
 		fmt.Fprintln(os.Stderr, "authbroker-load:", err)
 		os.Exit(1)
 	}
@@ -57,11 +59,11 @@ type pair struct {
 	Refresh string `json:"refresh_token"`
 }
 
-func run(base string, sessions, conc int, dur time.Duration) error {
+func run(base, returnTo string, sessions, conc int, dur time.Duration) error {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}}
 	pairs := make([]pair, 0, sessions)
 	for i := range sessions {
-		p, err := login(base, fmt.Sprintf("load%d@example.com", i))
+		p, err := login(base, returnTo, fmt.Sprintf("load%d@example.com", i))
 		if err != nil {
 			return fmt.Errorf("sign in: %w", err)
 		}
@@ -177,9 +179,9 @@ func expect(resp *http.Response, err error) error {
 
 var hidden = regexp.MustCompile(`name="(state|code_challenge)" value="([^"]*)"`)
 
-// login signs in through the dev provider, returning to the admin callback
-// (always an allowed return URL), and redeems the one-time code.
-func login(base, email string) (pair, error) {
+// login signs in through the dev provider as an SPA does (return_to with a
+// PKCE challenge) and redeems the one-time code with its verifier.
+func login(base, returnTo, email string) (pair, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	loc := func(resp *http.Response, err error) (*url.URL, string, error) {
@@ -194,7 +196,9 @@ func login(base, email string) (pair, error) {
 		}
 		return nil, string(b), nil
 	}
-	authURL, _, err := loc(c.Get(base + "/auth/dev?return_to=" + url.QueryEscape(base+"/admin/callback")))
+	verifier := oauth2.GenerateVerifier()
+	start := url.Values{"return_to": {returnTo}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	authURL, _, err := loc(c.Get(base + "/auth/dev?" + start.Encode()))
 	if err != nil || authURL == nil {
 		return pair{}, fmt.Errorf("start dev login (is DEV_LOGIN on?): %v", err)
 	}
@@ -215,7 +219,7 @@ func login(base, email string) (pair, error) {
 		return pair{}, fmt.Errorf("callback: %v", err)
 	}
 	code := back.Query().Get("code")
-	resp, err := c.Post(base+"/auth/token", "application/json", strings.NewReader(fmt.Sprintf(`{"grant_type":"authorization_code","code":%q}`, code)))
+	resp, err := c.Post(base+"/auth/token", "application/json", strings.NewReader(fmt.Sprintf(`{"grant_type":"authorization_code","code":%q,"code_verifier":%q}`, code, verifier)))
 	if err != nil {
 		return pair{}, err
 	}
@@ -232,12 +236,12 @@ func login(base, email string) (pair, error) {
 // the broker sent (round trips) and the commands those ran inside Redis
 // scripts (MONITOR tags them "[0 lua]"; INFO commandstats cannot tell the
 // two apart).
-func countRedis(base, redisURL string, n int) error {
+func countRedis(base, returnTo, redisURL string, n int) error {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return err
 	}
-	p, err := login(base, "redis-count@example.com")
+	p, err := login(base, returnTo, "redis-count@example.com")
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,8 @@ func TestAdmin(t *testing.T) {
 		}
 		// A disabled member cannot sign in again either.
 		br := newBrowser(t)
-		resp, _ := br.get(b.URL + "/auth/dev?return_to=" + spaReturn)
+		start, _ := b.startURL("dev", nil)
+		resp, _ := br.get(start)
 		cb := devSignIn(t, br, "user@example.com", "x")(location(t, resp).String())
 		if resp, _ := br.get(cb.String()); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("login while disabled: %d", resp.StatusCode)
