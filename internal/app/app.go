@@ -133,7 +133,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		States: states, Codes: codes, Sessions: sessions, Denylist: denylist, DenyCache: a.deny,
 		Issuer: issuer, Verifier: verifier, Logger: logger, Now: time.Now, Observe: a.Metrics,
 	})
-	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now}
+	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sessions, Auth: a.auth, Providers: reg, Now: time.Now,
+		IsAdminEmail: members.IsAdminEmail}
 	pages, err := templates.New()
 	if err != nil {
 		a.Close()
