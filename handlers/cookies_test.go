@@ -54,3 +54,37 @@ func TestRefreshKey(t *testing.T) {
 		t.Fatalf("malformed token keyed as %q", k)
 	}
 }
+
+// TestLimitKey: the per-client limits key IPv6 by its /64 (a client owns the
+// whole prefix and can rotate through it), IPv4 by the address.
+func TestLimitKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, a, b string
+		same       bool
+	}{
+		{"IPv6 in one /64 share a budget", "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", true},
+		{"IPv6 in another /64 do not", "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"IPv6 zones ignored", "fe80::1%eth0", "fe80::2%eth1", true},
+		{"IPv4 by address", "192.0.2.1", "192.0.2.2", false},
+		{"IPv4-mapped IPv6 is IPv4", "::ffff:192.0.2.1", "192.0.2.1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := limitKey(tc.a) == limitKey(tc.b); got != tc.same {
+				t.Fatalf("limitKey(%q) = %q, limitKey(%q) = %q", tc.a, limitKey(tc.a), tc.b, limitKey(tc.b))
+			}
+		})
+	}
+	// The refresh limit uses the same key.
+	sid := token.NewSessionID()
+	rt, _ := token.NewRefresh(sid)
+	e := echo.New()
+	e.IPExtractor = echo.ExtractIPDirect()
+	key := func(ip string) string {
+		req := httptest.NewRequest(http.MethodPost, "/auth/token", nil)
+		req.RemoteAddr = "[" + ip + "]:1234"
+		return refreshKey(e.NewContext(req, httptest.NewRecorder()), rt)
+	}
+	if a, b := key("2001:db8:1:2::1"), key("2001:db8:1:2::99"); a != b {
+		t.Fatalf("refresh keys in one /64: %q, %q", a, b)
+	}
+}
