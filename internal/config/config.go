@@ -26,6 +26,9 @@ type Provider struct {
 	Issuer       string   `env:"ISSUER"`
 	Scopes       []string `env:"SCOPES" envSeparator:","`
 	Name         string   `env:"NAME"`
+	// AppID is the numeric app id of the provider's console (Kakao only):
+	// what the native path checks an access token's app against.
+	AppID string `env:"APP_ID"`
 }
 
 // Enabled reports whether the provider is configured (its client id is set).
