@@ -44,7 +44,9 @@ type Deps struct {
 	Ready     []Check
 	// Limiter enforces the RATE_LIMIT_* settings; nil disables limits.
 	Limiter ratelimit.Limiter
-	// Metrics, when set, observes requests and serves /metrics.
+	// Metrics, when set, observes requests (and counts rate limits and
+	// store failures). /metrics itself is served on its own listener
+	// (METRICS_ADDR), never here.
 	Metrics *metrics.Metrics
 	// Admin, when set, serves /admin and /admin/api.
 	Admin *admin.Service
@@ -80,7 +82,6 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.BodyLimit("64K"))
 	if d.Metrics != nil {
 		e.Use(d.Metrics.Middleware)
-		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	}
 
 	mw := bearer.MiddlewareConfig{}
@@ -158,9 +159,10 @@ func ipExtractor(trusted []string) echo.IPExtractor {
 	}
 	var opts []echo.TrustOption
 	opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	for _, cidr := range trusted {
-		if _, n, err := net.ParseCIDR(strings.TrimSpace(cidr)); err == nil {
-			opts = append(opts, echo.TrustIPRange(n))
+	for _, entry := range trusted {
+		// config refused entries that do not parse.
+		if p, err := config.ParseTrustedProxy(entry); err == nil {
+			opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
 		}
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)

@@ -100,7 +100,7 @@ func NewRegistry(cfg *config.Config, logger *slog.Logger, opts ...func(*Options)
 			// goes on, and the admin provider status names what is missing
 			// — an operator mid-setup sees it there instead of a dead broker.
 			for _, m := range missing {
-				logger.Warn("provider.incomplete", "provider", s.name, "missing", s.prefix+m)
+				logger.Warn("provider.incomplete", "provider", s.name, "missing", m)
 			}
 			continue
 		}

@@ -3,6 +3,7 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -142,13 +143,20 @@ func TestRegistryHalfConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := providers.NewRegistry(cfg, nil)
+	var logs strings.Builder
+	reg, err := providers.NewRegistry(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"github", "naver"} {
 		if _, ok := reg.Get(name); ok {
 			t.Errorf("%s enabled without its secret", name)
+		}
+	}
+	// The warning names the variable as the operator must set it.
+	for _, want := range []string{"missing=GITHUB_CLIENT_SECRET", "missing=NAVER_CLIENT_SECRET"} {
+		if !strings.Contains(logs.String(), want) || strings.Contains(logs.String(), "GITHUB_GITHUB") {
+			t.Errorf("log %q lacks %s", logs.String(), want)
 		}
 	}
 	for _, st := range reg.Statuses() {

@@ -147,7 +147,7 @@ func TestMetricsMove(t *testing.T) {
 	if st, _ := refresh(t, b, tr.RefreshToken); st != http.StatusOK {
 		t.Fatal("refresh failed")
 	}
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestRateLimit(t *testing.T) {
 
 func metricsContain(t *testing.T, b *broker, want string) bool {
 	t.Helper()
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

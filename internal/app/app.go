@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/authbroker/authbroker/handlers"
@@ -30,10 +32,15 @@ import (
 // App is the broker assembled from configuration: what `authbroker serve`
 // runs and what end-to-end tests start in-process.
 type App struct {
-	// Handler serves every route.
+	// Handler serves every route of the public listener.
 	Handler http.Handler
+	// MetricsHandler serves /metrics, and /debug/pprof/ with
+	// METRICS_PPROF=true, for the separate METRICS_ADDR listener.
+	MetricsHandler http.Handler
 	// Metrics is the Prometheus registry behind /metrics.
-	Metrics  *metrics.Metrics
+	Metrics *metrics.Metrics
+	// draining is set by Drain: /readyz answers 503 from then on.
+	draining atomic.Bool
 	deny     *token.DenyCache
 	sql      *sqlstore.Store
 	closers  []func()
@@ -57,13 +64,19 @@ func (a *App) Close() {
 	}
 }
 
-// Build wires every part from cfg. Migrations run here: a fresh database
-// (or a new version) is ready before the first request.
+// Build wires every part from cfg. Configuration the backends parse is
+// checked first (Check: a problem there is a config.Problems, and nothing
+// has been opened); then the database is opened, waiting for it up to
+// DATABASE_WAIT. Migrations run here: a fresh database (or a new version)
+// is ready before the first request.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
 	a := &App{logger: logger, cfg: cfg}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
 	a.sql = db
 	a.closers = append(a.closers, db.Close)
@@ -84,7 +97,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 		rc, err := redisstore.Connect(cfg.RedisURL)
 		if err != nil {
 			a.Close()
-			return nil, fmt.Errorf("redis: %w", err)
+			return nil, config.Problems{"REDIS_URL: " + err.Error()}
 		}
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		rs := redisstore.New(rc, cfg.RedisPrefix)
@@ -96,7 +109,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	keys, err := token.LoadKeys(cfg)
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("signing keys: %w", err)
+		// Named by its variable (JWT_KEY_FILE, JWT_SECRET, DATA_DIR).
+		return nil, config.Problems{err.Error()}
 	}
 	resync := 500 * time.Millisecond
 	if cfg.RedisURL != "" {
@@ -105,6 +119,14 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, 
 	}
 	a.deny = token.NewDenyCache(denylist, resync, logger, time.Now)
 	a.Metrics = metrics.New(a.deny.Len)
+	a.MetricsHandler = metricsMux(a.Metrics, cfg.MetricsPprof)
+	// First, so that a replica shutting down says so before anything else.
+	ready = append([]handlers.Check{{Name: "shutdown", Ping: func(context.Context) error {
+		if a.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}}, ready...)
 	// A fresh replica is not ready until it knows every revoked session:
 	// otherwise it would honour access tokens logged out before it started.
 	ready = append(ready, handlers.Check{Name: "denylist", Ping: func(ctx context.Context) error {
@@ -166,6 +188,25 @@ func (a *App) Background(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// Drain marks the broker as shutting down: /readyz answers 503 from now
+// on, so load balancers take this replica out while it still serves.
+func (a *App) Drain() { a.draining.Store(true) }
+
+// metricsMux is what the metrics listener serves: /metrics, and with
+// pprof the net/http/pprof handlers under /debug/pprof/.
+func metricsMux(m *metrics.Metrics, pprofOn bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 // AdminService returns the admin service (tests use it to inspect state).

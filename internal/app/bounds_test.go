@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// metricsBody is the broker's /metrics page.
+// metricsBody is the broker's /metrics page (on its metrics listener).
 func metricsBody(t *testing.T, b *broker) string {
 	t.Helper()
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,6 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		}
 	}
 	send(0, 5) // every kind of request once: the "other" and "unmatched" series exist now
-	metricsBody(t, b)
 	before := seriesLines(metricsBody(t, b))
 	send(1, 200)
 	after := seriesLines(metricsBody(t, b))
@@ -123,5 +122,38 @@ func TestRequestIDFromClientIsBounded(t *testing.T) {
 				t.Fatalf("id of %d bytes answered as %d bytes %.40q, want a fresh id", len(tc.sent), len(got), got)
 			}
 		})
+	}
+}
+
+// TestMetricsOnTheirOwnListener: the public listener has no /metrics (nor
+// pprof); the metrics listener has /metrics, and pprof only when
+// METRICS_PPROF is on.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	get := func(u string) int {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	b := startBroker(t)
+	for _, p := range []string{"/metrics", "/debug/pprof/"} {
+		if st := get(b.URL + p); st != http.StatusNotFound {
+			t.Errorf("public %s: %d, want 404", p, st)
+		}
+	}
+	if st := get(b.MetricsURL + "/metrics"); st != http.StatusOK {
+		t.Fatalf("metrics listener /metrics: %d", st)
+	}
+	if st := get(b.MetricsURL + "/debug/pprof/"); st != http.StatusNotFound {
+		t.Fatalf("pprof without METRICS_PPROF: %d", st)
+	}
+	withPprof := startBroker(t, "METRICS_ADDR=127.0.0.1:0", "METRICS_PPROF=true")
+	if st := get(withPprof.MetricsURL + "/debug/pprof/"); st != http.StatusOK {
+		t.Fatalf("pprof with METRICS_PPROF=true: %d", st)
+	}
+	if st := get(withPprof.URL + "/debug/pprof/"); st != http.StatusNotFound {
+		t.Fatalf("pprof on the public listener: %d", st)
 	}
 }

@@ -30,9 +30,10 @@ const spaReturn = "http://app.test/callback"
 
 // broker is one authbroker instance started in-process over real stores.
 type broker struct {
-	URL    string
-	App    *app.App
-	Config *config.Config
+	URL        string
+	MetricsURL string
+	App        *app.App
+	Config     *config.Config
 }
 
 // startBroker starts a broker (see apptest.Start) that allows the SPA
@@ -40,7 +41,7 @@ type broker struct {
 func startBroker(t *testing.T, env ...string) *broker {
 	t.Helper()
 	b := apptest.Start(t, nil, append([]string{"ALLOWED_RETURN_URLS=" + spaReturn, "DEV_LOGIN=true"}, env...)...)
-	return &broker{URL: b.URL, App: b.App, Config: b.Config}
+	return &broker{URL: b.URL, MetricsURL: b.MetricsURL, App: b.App, Config: b.Config}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

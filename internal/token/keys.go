@@ -86,6 +86,9 @@ type Keyset struct {
 // at <DATA_DIR>/jwt-<alg>.pem (jwt-hs256.key for HS256), mode 0600 in a
 // 0700 directory, and reused on later starts so that tokens survive
 // restarts. Production never generates keys.
+//
+// Every error starts with the variable to fix (JWT_KEY_FILE, JWT_SECRET or
+// DATA_DIR): they are configuration problems, reported one line each.
 func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	alg := cfg.JWTAlg
 	if alg == "" {
@@ -97,7 +100,7 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	)
 	switch {
 	case alg == bearer.HS256 && cfg.JWTSecret != "" && cfg.JWTKeyFile != "":
-		return nil, errors.New("JWT_SECRET and JWT_KEY_FILE are both set; keep one")
+		return nil, errors.New("JWT_SECRET: JWT_SECRET and JWT_KEY_FILE are both set; keep one")
 	case alg == bearer.HS256 && cfg.JWTSecret != "":
 		ks, err = newHMACKeyset(cfg.BaseURL, [][]byte{[]byte(cfg.JWTSecret)})
 		if err != nil {
@@ -110,7 +113,7 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 		}
 		ks, err = ParseKeys(alg, data, cfg.BaseURL)
 		if err != nil {
-			return nil, fmt.Errorf("JWT_KEY_FILE %s: %w", cfg.JWTKeyFile, err)
+			return nil, fmt.Errorf("JWT_KEY_FILE: %s: %w", cfg.JWTKeyFile, err)
 		}
 	case cfg.Production():
 		if alg == bearer.HS256 {
@@ -120,18 +123,22 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	default:
 		ks, err = devKeys(cfg.DataDir, alg, cfg.BaseURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("DATA_DIR: %w", err)
 		}
 	}
 	if cfg.Production() && alg == bearer.HS256 {
 		// Verify-only secrets (rotation) accept tokens too: a short one could
 		// be brute-forced into minting tokens, so the rule covers them all.
 		if s, _ := ks.signer.([]byte); len(s) < minProdSecret {
-			return nil, errors.New("HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
+			name := "JWT_SECRET"
+			if cfg.JWTKeyFile != "" {
+				name = "JWT_KEY_FILE"
+			}
+			return nil, errors.New(name + ": HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
 		}
 		for _, k := range ks.verify {
 			if s, ok := k.Key.([]byte); ok && len(s) < minProdSecret {
-				return nil, errors.New("HS256 verification secret shorter than 32 bytes in JWT_KEY_FILE; refused when APP_ENV=production")
+				return nil, errors.New("JWT_KEY_FILE: HS256 verification secret shorter than 32 bytes; refused when APP_ENV=production")
 			}
 		}
 	}
