@@ -89,7 +89,7 @@ func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 			return next(c)
 		}
-		if r.Header.Get(csrfHeader) == "" || !a.allowedOrigin(r.Header.Get("Origin"), true) {
+		if r.Header.Get(csrfHeader) == "" || !a.fromAllowedPage(r, true) {
 			return errCSRF
 		}
 		return next(c)
@@ -97,37 +97,38 @@ func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // sameOriginForm guards the HTML forms (the admin page, the dev sign-in
-// form): an unsafe request must come from a page of our own origin. A
-// browser names it in Origin (and Sec-Fetch-Site); a request naming another
-// site is refused before anything is read. The admin forms also carry a
-// CSRF token; this check keeps a forgotten token from being the only line.
+// form): an unsafe request must come from a page of our own origin, and a
+// request from another site is refused before anything is read. The admin
+// forms also carry a CSRF token; this check keeps a forgotten token from
+// being the only line.
 func (a *API) sameOriginForm(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if !unsafeMethod(r.Method) {
-			return next(c)
-		}
-		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-			return errCSRF
-		}
-		if !a.allowedOrigin(r.Header.Get("Origin"), false) {
+		if unsafeMethod(r.Method) && !a.fromAllowedPage(r, false) {
 			return errCSRF
 		}
 		return next(c)
 	}
 }
 
-// allowedOrigin reports whether an Origin header may make unsafe requests:
-// absent (not a browser, or a browser that sends none), our own origin, or
-// with apps an allowed app origin. "null" (sandboxed or privacy-sensitive
-// contexts) is never allowed.
-func (a *API) allowedOrigin(origin string, apps bool) bool {
+// fromAllowedPage reports whether an unsafe request comes from a page of
+// our origin or, with apps, of an allowed app origin. Sec-Fetch-Site
+// decides when the browser sends it (all current ones do): it cannot be
+// set by a page, and unlike Origin it is not blanked to "null" by our pages'
+// Referrer-Policy: no-referrer. Without it, Origin decides: absent (not a
+// browser) or an allowed one passes; "null" and any other origin do not.
+func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "same-site", "cross-site":
+		return apps && origin != "" && origin != "null" && a.Auth.ReturnPolicy().AllowedOrigin(origin)
+	}
 	switch {
-	case origin == "":
+	case origin == "", origin == a.origin:
 		return true
-	case origin == a.origin:
-		return true
-	case apps:
+	case apps && origin != "null":
 		return a.Auth.ReturnPolicy().AllowedOrigin(origin)
 	}
 	return false

@@ -221,9 +221,9 @@ func TestDatabaseComesUpLate(t *testing.T) {
 	defer ln.Close()
 	go forward(ln, pg.Host)
 	addr := r.addr(t, 30*time.Second)
-	resp, err := http.Get("http://" + addr + "/readyz")
+	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("/readyz once the database answered: %v", err)
+		t.Fatalf("/healthz once the database answered: %v", err)
 	}
 	resp.Body.Close()
 }

@@ -106,6 +106,22 @@ func testAdminPage(t *testing.T, mode string) {
 			t.Fatalf("member affected by a rejected form: %d", st)
 		}
 	})
+	t.Run("a same-origin form as browsers send it is accepted", func(t *testing.T) {
+		// Our pages' Referrer-Policy: no-referrer makes browsers send
+		// Origin: null on their own form posts; Sec-Fetch-Site says same-origin.
+		req, _ := http.NewRequest(http.MethodPost, memberURL, strings.NewReader(url.Values{"action": {"revoke_sessions"}, "csrf": {csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "null")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := br.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("same-origin form: %d", resp.StatusCode)
+		}
+	})
 	t.Run("disable through the page", func(t *testing.T) {
 		resp, _ := br.postForm(memberURL, url.Values{"action": {"disable"}, "csrf": {csrf}})
 		if resp.StatusCode != http.StatusSeeOther {

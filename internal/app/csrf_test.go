@@ -45,14 +45,17 @@ func meOf(t *testing.T, b *broker, br *browser, bearerToken string) (int, string
 }
 
 // crossSite sends what a page on another site can make a browser send: a
-// form post (or, for the other methods, a request) with that site's Origin,
-// with br's cookies.
-func crossSite(t *testing.T, br *browser, method, raw string, form url.Values) (*http.Response, string) {
+// form post (or, for the other methods, a request) with that site's Origin
+// (origin; "null" from a sandboxed frame) and fetchSite (empty: a browser
+// without Sec-Fetch-Site), with br's cookies.
+func crossSite(t *testing.T, br *browser, method, raw string, form url.Values, origin, fetchSite string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, raw, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "https://evil.example")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", origin)
+	if fetchSite != "" {
+		req.Header.Set("Sec-Fetch-Site", fetchSite)
+	}
 	resp, err := br.c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, raw, err)
@@ -138,10 +141,16 @@ func TestCSRFEveryStateChangingRoute(t *testing.T) {
 				readOnly := r.Path == "/auth/introspect"
 				raw := b.URL + fill.Replace(r.Path)
 				for _, who := range []struct {
-					name string
-					br   *browser
-				}{{"with the victim's cookies", victim}, {"without cookies", newBrowser(t)}} {
-					resp, body := crossSite(t, who.br, r.Method, raw, form)
+					name              string
+					br                *browser
+					origin, fetchSite string
+				}{
+					{"with the victim's cookies", victim, "https://evil.example", "cross-site"},
+					{"without cookies", newBrowser(t), "https://evil.example", "cross-site"},
+					{"from a sibling subdomain", victim, "http://evil.app.test", "same-site"},
+					{"with Origin null, no Sec-Fetch-Site", victim, "null", ""},
+				} {
+					resp, body := crossSite(t, who.br, r.Method, raw, form, who.origin, who.fetchSite)
 					if len(resp.Cookies()) > 0 {
 						t.Errorf("%s %s %s: sets cookies %v", r.Method, r.Path, who.name, resp.Cookies())
 					}
