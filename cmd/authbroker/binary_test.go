@@ -224,6 +224,7 @@ func TestConfigurationProblemsExit2(t *testing.T) {
 		{"in-memory SQLite", []string{"DATABASE_URL=sqlite://:memory:"}, "DATABASE_URL"},
 		{"malformed PostgreSQL URL", []string{"DATABASE_URL=postgres://user:s3cret@host:port/db"}, "DATABASE_URL"},
 		{"metrics address", []string{"METRICS_ADDR=9090"}, "METRICS_ADDR"},
+		{"listen address", []string{"LISTEN_ADDR=8080"}, "LISTEN_ADDR"},
 		{"malformed provider endpoint", []string{"GITHUB_CLIENT_ID=gh", "GITHUB_CLIENT_SECRET=s", "GITHUB_TOKEN_URL=ftp://x"}, "GITHUB_TOKEN_URL"},
 		{"Kakao app id not a number", []string{"KAKAO_CLIENT_ID=k", "KAKAO_APP_ID=my-app"}, "KAKAO_APP_ID"},
 		{"production: http provider endpoint", prod("GITHUB_TOKEN_URL=http://github.internal/token"), "GITHUB_TOKEN_URL"},

@@ -298,6 +298,9 @@ func (c *Config) validate() Problems {
 			add(fmt.Sprintf("TRUSTED_PROXIES: %q is not an IP address or CIDR range (like 10.0.0.0/8)", p))
 		}
 	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		add(fmt.Sprintf("LISTEN_ADDR: %q is not host:port (like :8080 or 127.0.0.1:8080)", c.ListenAddr))
+	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			add(fmt.Sprintf("METRICS_ADDR: %q is not host:port (like :9090 or 127.0.0.1:9090)", c.MetricsAddr))

@@ -53,6 +53,7 @@ func TestProblems(t *testing.T) {
 		{"negative rate limit", []string{"RATE_LIMIT_TOKEN=-1"}, []string{"RATE_LIMIT_TOKEN: -1 must not be negative (0 turns the limit off)"}},
 		{"negative drain, zero database wait", []string{"SHUTDOWN_DRAIN=-1s", "DATABASE_WAIT=0s"},
 			[]string{"DATABASE_WAIT: 0s must be positive", "SHUTDOWN_DRAIN: -1s must not be negative"}},
+		{"listen address", []string{"LISTEN_ADDR=8080"}, []string{`LISTEN_ADDR: "8080" is not host:port (like :8080 or 127.0.0.1:8080)`}},
 		{"metrics address", []string{"METRICS_ADDR=9090"}, []string{`METRICS_ADDR: "9090" is not host:port (like :9090 or 127.0.0.1:9090)`}},
 		{"metrics on the public listener", []string{"METRICS_ADDR=:8080"}, []string{`METRICS_ADDR: ":8080" is LISTEN_ADDR; metrics need a listener of their own`}},
 		{"pprof without a metrics listener", []string{"METRICS_PPROF=true"}, []string{"METRICS_PPROF: needs METRICS_ADDR (pprof is served only on the metrics listener)"}},
