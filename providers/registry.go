@@ -49,7 +49,7 @@ func NewRegistry(cfg *config.Config, logger *slog.Logger, opts ...func(*Options)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	rec := NewRecorder(nil, logger)
-	o := Options{BaseURL: cfg.BaseURL, Timeout: cfg.ProviderTimeout, Recorder: rec, Logger: logger}
+	o := Options{BaseURL: cfg.BaseURL, Timeout: cfg.ProviderTimeout, Recorder: rec, Logger: logger, HTTPSOnly: cfg.Production()}
 	for _, f := range opts {
 		f(&o)
 	}
