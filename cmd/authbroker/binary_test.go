@@ -406,3 +406,19 @@ func TestRedisLogsAreJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestProductionWarnings: settings production allows but rarely means are
+// named at start-up, loudly, before the broker serves.
+func TestProductionWarnings(t *testing.T) {
+	p := startBinary(t, []string{"APP_ENV=production", "BASE_URL=https://auth.example.com", "JWT_KEY_FILE=" + keyFile(t, "ES256"),
+		"GITHUB_CLIENT_ID=gh", "GITHUB_CLIENT_SECRET=ghs", "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN=0s", "RATE_LIMIT_REFRESH=0",
+		"DATABASE_URL=sqlite://./db.sqlite"}, "serve")
+	p.addr(30 * time.Second)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	for _, want := range []string{`"msg":"config.warning","problem":"ALLOWED_RETURN_URLS: empty`, `"msg":"config.warning","problem":"RATE_LIMIT_REFRESH: 0 turns this rate limit off"`} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %s", want)
+		}
+	}
+}
