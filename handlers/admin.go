@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/admin"
@@ -22,7 +23,9 @@ import (
 // registerAdmin mounts the admin JSON API (Bearer, role admin) and the
 // admin pages (cookie session, CSRF token) over the same service.
 func (a *API) registerAdmin(e *echo.Echo) {
-	api := e.Group("/admin/api", a.Authn, bearer.RequireRole(store.RoleAdmin))
+	// In cookie mode Authn accepts the app's access cookie: the API's CSRF
+	// rule applies here as on /auth.
+	api := e.Group("/admin/api", a.csrf, a.Authn, bearer.RequireRole(store.RoleAdmin))
 	api.GET("/members", a.adminListMembers)
 	api.GET("/members/:id", a.adminGetMember)
 	api.PATCH("/members/:id", a.adminPatchMember)
@@ -33,11 +36,12 @@ func (a *API) registerAdmin(e *echo.Echo) {
 	a.registerProviderAdmin(e, api)
 
 	e.GET("/admin", a.adminPage)
+	e.GET("/admin/login/:provider", a.adminLogin)
 	e.GET("/admin/callback", a.adminCallback)
 	e.GET("/admin/members/:id", a.adminMemberPage)
-	e.POST("/admin/members/:id", a.adminMemberAction)
-	e.POST("/admin/sessions/:sid/revoke", a.adminSessionAction)
-	e.POST("/admin/logout", a.adminLogout)
+	e.POST("/admin/members/:id", a.adminMemberAction, a.sameOriginForm)
+	e.POST("/admin/sessions/:sid/revoke", a.adminSessionAction, a.sameOriginForm)
+	e.POST("/admin/logout", a.adminLogout, a.sameOriginForm)
 }
 
 func actor(c echo.Context, claims *bearer.Claims) admin.Actor {
@@ -136,6 +140,11 @@ const (
 	adminAccessCookie  = "ab_admin_at"
 	adminRefreshCookie = "ab_admin_rt"
 	adminCSRFCookie    = "ab_admin_csrf"
+	// adminPKCECookie holds the PKCE verifier of an admin sign-in between
+	// /admin/login/{provider} and /admin/callback. SameSite=Lax: the
+	// callback is reached through the provider's cross-site redirect, on
+	// which browsers do not send Strict cookies.
+	adminPKCECookie = "ab_admin_pkce"
 )
 
 func (a *API) adminCookieName(name string) string {
@@ -187,8 +196,24 @@ func (a *API) adminSession(c echo.Context) (*bearer.Claims, bool) {
 }
 
 func (a *API) adminLoginPage(c echo.Context) error {
-	buttons := a.providerButtons(url.Values{"return_to": {a.Config.BaseURL + "/admin/callback"}})
-	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": buttons})
+	return a.renderPage(c, http.StatusOK, "admin_login", map[string]any{"Providers": a.providerButtons("/admin/login/", nil)})
+}
+
+// adminLogin is GET /admin/login/{provider}: the admin page is a PKCE
+// client of the broker like any app. It keeps the verifier in a cookie and
+// starts a login that returns to /admin/callback with its challenge.
+func (a *API) adminLogin(c echo.Context) error {
+	markPage(c)
+	verifier := oauth2.GenerateVerifier()
+	ck := a.adminCookie(adminPKCECookie, verifier, a.Config.LoginStateTTL)
+	ck.SameSite = http.SameSiteLaxMode
+	c.SetCookie(ck)
+	q := url.Values{
+		"return_to":             {a.Config.BaseURL + "/admin/callback"},
+		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+	return c.Redirect(http.StatusFound, "/auth/"+url.PathEscape(c.Param("provider"))+"?"+q.Encode())
 }
 
 // requireAdminPage resolves the admin session or answers with the sign-in
@@ -205,9 +230,12 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 	return claims, true, nil
 }
 
+// checkAdminCSRF compares the form's csrf field with the admin's CSRF
+// cookie. Only the POST body counts: a token in the query string would
+// land in logs, histories and Referer headers.
 func (a *API) checkAdminCSRF(c echo.Context) error {
 	ck, err := c.Cookie(a.adminCookieName(adminCSRFCookie))
-	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.Request().PostFormValue("csrf"))) != 1 {
 		return &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected", Description: "the form has expired; reload the page and try again"}
 	}
 	return nil
@@ -220,18 +248,38 @@ func (a *API) csrfValue(c echo.Context) string {
 	return ""
 }
 
+// adminCallbackErrors is what the admin callback says for each error code
+// a login can come back with. The wording is ours: the query string is
+// anyone's to write, so its error_description is never shown on our origin.
+var adminCallbackErrors = map[string]string{
+	auth.CodeAccessDenied:    "The sign-in was cancelled or refused at the provider.",
+	"consent_required":       "The provider needs your consent again; sign in once more.",
+	"login_required":         "The provider needs you to sign in again.",
+	auth.CodeAlreadySignedIn: "This account is signed in on another device, and SESSION_POLICY=single_confirm allows one session.",
+}
+
 // adminCallback finishes the admin sign-in: the login came back here with
-// a one-time code, redeemed server-side into the admin cookie session.
+// a one-time code of the admin namespace, redeemed server-side with the
+// verifier adminLogin kept, into the admin cookie session.
 func (a *API) adminCallback(c echo.Context) error {
 	markPage(c)
+	verifier := ""
+	if ck, err := c.Cookie(a.adminCookieName(adminPKCECookie)); err == nil {
+		verifier = ck.Value
+		c.SetCookie(a.adminCookie(adminPKCECookie, "", -1))
+	}
 	if e := c.QueryParam("error"); e != "" {
-		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: c.QueryParam("error_description")}
+		desc, ok := adminCallbackErrors[e]
+		if !ok {
+			e, desc = auth.CodeAccessDenied, "The sign-in did not complete; try again."
+		}
+		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: desc}
 	}
 	code := c.QueryParam("code")
 	if code == "" {
 		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
-	tr, err := a.Auth.Redeem(c.Request().Context(), code, "", c.Request().UserAgent(), c.RealIP())
+	tr, err := a.Auth.RedeemAdmin(c.Request().Context(), code, verifier, c.Request().UserAgent(), c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -291,7 +339,7 @@ func (a *API) adminMemberAction(c echo.Context) error {
 		return err
 	}
 	ctx, act, id := c.Request().Context(), actor(c, claims), c.Param("id")
-	switch c.FormValue("action") {
+	switch c.Request().PostFormValue("action") {
 	case "make_admin":
 		_, err = a.Admin.SetRole(ctx, act, id, store.RoleAdmin)
 	case "make_user":
@@ -328,7 +376,7 @@ func (a *API) adminSessionAction(c echo.Context) error {
 		return err
 	}
 	back := "/admin"
-	if m := c.FormValue("member"); m != "" {
+	if m := c.Request().PostFormValue("member"); m != "" {
 		back = "/admin/members/" + url.PathEscape(m)
 	}
 	return c.Redirect(http.StatusSeeOther, back)

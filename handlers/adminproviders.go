@@ -28,7 +28,7 @@ func (a *API) registerProviderAdmin(e *echo.Echo, api *echo.Group) {
 
 	e.GET("/admin/providers", a.adminProvidersPage)
 	e.GET("/admin/providers/:name", a.adminProviderPage)
-	e.POST("/admin/providers/:name", a.adminProviderAction)
+	e.POST("/admin/providers/:name", a.adminProviderAction, a.sameOriginForm)
 }
 
 func providerActor(c echo.Context, claims *bearer.Claims) providerconfig.Actor {

@@ -56,35 +56,87 @@ func (a *API) clearTokenCookies(c echo.Context) {
 	c.SetCookie(a.cookies.cookie(a.cookies.refresh, "", "/auth", -1))
 }
 
-// csrfHeader must accompany cookie-authenticated POSTs: a cross-site form
-// cannot set it, and a cross-origin script cannot send it without passing
-// our CORS preflight (OAuth 2.0 for Browser-Based Apps, §6.1.3.2).
+// csrfHeader must accompany every state-changing API request in cookie
+// mode: a cross-site form cannot set it, and a cross-origin script cannot
+// send it without passing our CORS preflight (OAuth 2.0 for Browser-Based
+// Apps, §6.1.3.2).
 const csrfHeader = "X-AuthBroker-CSRF"
 
-// csrf refuses unsafe requests that would be authenticated by our cookies
-// unless they carry csrfHeader and, when the browser names an Origin, it is
-// ours or an allowed app origin.
+// unsafeMethod reports whether a request with method may change state or
+// set cookies (everything but GET, HEAD, OPTIONS).
+func unsafeMethod(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// csrf guards the JSON API (/auth/…, /admin/api/…) when
+// TOKEN_DELIVERY=cookie. There our cookies authenticate requests, and the
+// token endpoints answer with Set-Cookie, so every unsafe request must
+// carry csrfHeader and, when the browser names an Origin, come from ours or
+// an allowed app origin — whether or not it carries a cookie: a cross-site
+// form posting a provider token to POST /auth/{provider}/token carries none
+// and would still sign the browser in (login CSRF).
+//
+// A request authenticated by a Bearer header is let through: browsers
+// never add one by themselves, and a cross-origin script cannot send one
+// without the preflight. In code mode no route reads or sets a token
+// cookie, so there is nothing to forge.
 func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if a.Config.TokenDelivery != "cookie" || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		if a.Config.TokenDelivery != "cookie" || !unsafeMethod(r.Method) {
 			return next(c)
 		}
-		if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 			return next(c)
 		}
-		if _, err := r.Cookie(a.cookies.access); err != nil {
-			if _, err := r.Cookie(a.cookies.refresh); err != nil {
-				return next(c)
-			}
-		}
-		origin := r.Header.Get("Origin")
-		if r.Header.Get(csrfHeader) == "" || (origin != "" && origin != a.origin && !a.Auth.ReturnPolicy().AllowedOrigin(origin)) {
-			return c.JSON(http.StatusForbidden, oauthError{Error: "csrf_rejected", Description: "cookie-authenticated requests need the " + csrfHeader + " header from an allowed origin"})
+		if r.Header.Get(csrfHeader) == "" || !a.fromAllowedPage(r, true) {
+			return errCSRF
 		}
 		return next(c)
 	}
 }
+
+// sameOriginForm guards the HTML forms (the admin page, the dev sign-in
+// form): an unsafe request must come from a page of our own origin, and a
+// request from another site is refused before anything is read. The admin
+// forms also carry a CSRF token; this check keeps a forgotten token from
+// being the only line.
+func (a *API) sameOriginForm(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if unsafeMethod(r.Method) && !a.fromAllowedPage(r, false) {
+			return errCSRF
+		}
+		return next(c)
+	}
+}
+
+// fromAllowedPage reports whether an unsafe request comes from a page of
+// our origin or, with apps, of an allowed app origin. Sec-Fetch-Site
+// decides when the browser sends it (all current ones do): it cannot be
+// set by a page, and unlike Origin it is not blanked to "null" by our pages'
+// Referrer-Policy: no-referrer. Without it, Origin decides: absent (not a
+// browser) or an allowed one passes; "null" and any other origin do not.
+func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "same-site", "cross-site":
+		return apps && origin != "" && origin != "null" && a.Auth.ReturnPolicy().AllowedOrigin(origin)
+	}
+	switch {
+	case origin == "", origin == a.origin:
+		return true
+	case apps && origin != "null":
+		return a.Auth.ReturnPolicy().AllowedOrigin(origin)
+	}
+	return false
+}
+
+// errCSRF is the answer to a request refused by csrf or sameOriginForm.
+var errCSRF = &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected",
+	Description: "state-changing requests need the " + csrfHeader + " header (cookie mode) and must come from an allowed origin"}
 
 // cookieExpiry runs before the bearer check in cookie mode: when the
 // browser has dropped the expired access cookie but still holds the refresh

@@ -28,3 +28,24 @@ func TestCookieNames(t *testing.T) {
 		t.Fatalf("http names: %+v", plain)
 	}
 }
+
+// TestLimitKey: the per-client limits key IPv6 by its /64 (a client owns the
+// whole prefix and can rotate through it), IPv4 by the address.
+func TestLimitKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, a, b string
+		same       bool
+	}{
+		{"IPv6 in one /64 share a budget", "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", true},
+		{"IPv6 in another /64 do not", "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"IPv6 zones ignored", "fe80::1%eth0", "fe80::2%eth1", true},
+		{"IPv4 by address", "192.0.2.1", "192.0.2.2", false},
+		{"IPv4-mapped IPv6 is IPv4", "::ffff:192.0.2.1", "192.0.2.1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := limitKey(tc.a) == limitKey(tc.b); got != tc.same {
+				t.Fatalf("limitKey(%q) = %q, limitKey(%q) = %q", tc.a, limitKey(tc.a), tc.b, limitKey(tc.b))
+			}
+		})
+	}
+}

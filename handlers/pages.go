@@ -24,21 +24,22 @@ func (a *API) loginPage(c echo.Context) error {
 			keep.Set(k, v)
 		}
 	}
-	if rt := keep.Get("return_to"); rt != "" {
-		if _, ok := a.Auth.ReturnPolicy().Check(rt); !ok {
-			return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "return_to is not an allowed return URL"}
-		}
+	// The buttons start logins with these parameters: refuse now what the
+	// start would refuse after the user has picked a provider.
+	if err := a.Auth.CheckStart(auth.StartRequest{ReturnTo: keep.Get("return_to"), CodeChallenge: keep.Get("code_challenge"), CodeChallengeMethod: keep.Get("code_challenge_method")}); err != nil {
+		return err
 	}
-	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": a.providerButtons(keep)})
+	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": a.providerButtons("/auth/", keep)})
 }
 
-// providerButtons is one button per enabled provider, each starting a
-// login at /auth/{provider} with query.
-func (a *API) providerButtons(query url.Values) []providerButton {
+// providerButtons is one button per enabled provider, each linking to
+// prefix + provider name (/auth/{provider}, or the admin page's own start)
+// with query.
+func (a *API) providerButtons(prefix string, query url.Values) []providerButton {
 	var buttons []providerButton
 	for _, e := range a.Providers.Enabled() {
 		p := e.Provider
-		href := "/auth/" + url.PathEscape(p.Name())
+		href := prefix + url.PathEscape(p.Name())
 		if len(query) > 0 {
 			href += "?" + query.Encode()
 		}

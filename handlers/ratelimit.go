@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -49,4 +50,26 @@ func (a *API) allow(c echo.Context, lim ratelimit.Limiter, l ratelimit.Limit, ke
 	return echo.NewHTTPError(http.StatusTooManyRequests)
 }
 
-func clientIP(c echo.Context) string { return c.RealIP() }
+// clientIP keys the per-client limits: the client's address, or for IPv6
+// its /64. One subscriber usually gets a whole /64 (RFC 6177 and common ISP
+// practice) and can pick any address in it, so keying by the full address
+// would give one client 2^64 separate budgets.
+func clientIP(c echo.Context) string { return limitKey(c.RealIP()) }
+
+// limitKey is the rate-limit key of an address: IPv4 as it is (IPv4-mapped
+// IPv6 counts as IPv4), IPv6 as its /64 prefix, anything unparsable as given.
+func limitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}

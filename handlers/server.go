@@ -54,7 +54,9 @@ type Deps struct {
 	// in-process (see ratelimit.Share); nil disables it. RATE_LIMIT_REFRESH
 	// is the session store's (store.Refresh.Limit).
 	TokenLimiter ratelimit.Limiter
-	// Metrics, when set, observes requests and serves /metrics.
+	// Metrics, when set, observes requests (and counts rate limits and
+	// store failures). /metrics itself is served on its own listener
+	// (METRICS_ADDR), never here.
 	Metrics *metrics.Metrics
 	// Admin, when set, serves /admin and /admin/api.
 	Admin *admin.Service
@@ -81,7 +83,7 @@ func New(d Deps) *echo.Echo {
 	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL), origin: baseOrigin(d.Config.BaseURL)}
 	e.HTTPErrorHandler = api.errorHandler
 
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+	e.Use(dropMalformedRequestID, middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		RequestIDHandler: func(c echo.Context, id string) {
 			c.Set("request_id", id)
 		},
@@ -92,7 +94,6 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.BodyLimit("64K"))
 	if d.Metrics != nil {
 		e.Use(d.Metrics.Middleware)
-		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	}
 
 	mw := bearer.MiddlewareConfig{}
@@ -126,7 +127,9 @@ func New(d Deps) *echo.Echo {
 	a.POST("/token", api.token, tokenLimit)
 	a.POST("/logout", api.logout, api.Authn)
 	a.POST("/revoke", api.revoke)
-	a.POST("/introspect", api.introspect)
+	// Introspection is read-only and authenticated by HTTP Basic (resource
+	// servers), so it stays outside the CSRF rule of the group.
+	e.POST("/auth/introspect", api.introspect, cors)
 	a.GET("/me", api.me, api.Authn)
 	a.GET("/sessions", api.sessions, api.Authn)
 	a.DELETE("/sessions/:id", api.endSession, api.Authn)
@@ -134,7 +137,9 @@ func New(d Deps) *echo.Echo {
 	a.POST("/link/:provider", api.link, api.Authn)
 	a.DELETE("/identities/:provider/:subject", api.unlink, api.Authn)
 	if h, ok := devHandler(d.Providers); ok {
-		a.Any("/dev/authorize", echo.WrapHandler(h))
+		// An HTML form of our own, so the same-origin rule of forms
+		// rather than the API's CSRF header.
+		e.Any("/auth/dev/authorize", echo.WrapHandler(h), api.sameOriginForm)
 	}
 	a.GET("/:provider", api.start, authLimit)
 	a.GET("/:provider/callback", api.callback, authLimit)
@@ -166,12 +171,46 @@ func ipExtractor(trusted []string) echo.IPExtractor {
 	}
 	var opts []echo.TrustOption
 	opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	for _, cidr := range trusted {
-		if _, n, err := net.ParseCIDR(strings.TrimSpace(cidr)); err == nil {
-			opts = append(opts, echo.TrustIPRange(n))
+	for _, entry := range trusted {
+		// config refused entries that do not parse.
+		if p, err := config.ParseTrustedProxy(entry); err == nil {
+			opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
 		}
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// maxRequestIDLen bounds an X-Request-Id taken from the client.
+const maxRequestIDLen = 64
+
+// dropMalformedRequestID removes a client's X-Request-Id unless it looks
+// like a request id (1–64 characters of A–Z a–z 0–9 . _ : -), so that the
+// RequestID middleware after it generates one instead. A load balancer's
+// id is kept for correlating logs; anything else would be echoed into a
+// response header and every log line of the request (a 50 kB id made
+// 50 kB log lines).
+func dropMalformedRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // securityHeaders sets headers every response carries; pages get a strict
@@ -207,7 +246,7 @@ func (a *API) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		a.Logger.LogAttrs(req.Context(), slog.LevelInfo, "http.request",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", req.Method),
+			slog.String("method", metrics.Method(req.Method)),
 			slog.String("route", path),
 			slog.Int("status", c.Response().Status),
 			slog.Duration("duration", time.Since(start)),

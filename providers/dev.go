@@ -12,6 +12,8 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+
+	"github.com/authbroker/authbroker/internal/email"
 )
 
 // Dev is the development sign-in: a local form where anyone can sign in as
@@ -142,7 +144,7 @@ func (d *Dev) Exchange(_ context.Context, cb Callback) (Profile, error) {
 	}
 	return Profile{
 		Provider:      "dev",
-		Subject:       strings.ToLower(c.Email),
+		Subject:       email.Key(c.Email),
 		Email:         c.Email,
 		EmailVerified: true,
 		Name:          name,

@@ -3,6 +3,8 @@ package providers
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +38,22 @@ type discovery struct {
 // go-oidc exposes.
 type discoveryMeta struct {
 	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	JWKSURI          string   `json:"jwks_uri"`
+}
+
+// insecureEndpoint returns the first endpoint of the document that is
+// plain http on a host other than loopback ("" when none is).
+func insecureEndpoint(p *oidc.Provider, meta discoveryMeta) string {
+	for _, raw := range []string{p.Endpoint().AuthURL, p.Endpoint().TokenURL, p.UserInfoEndpoint(), meta.JWKSURI} {
+		u, err := url.Parse(raw)
+		if raw == "" || err != nil {
+			continue
+		}
+		if h := u.Hostname(); u.Scheme != "https" && h != "localhost" && !net.ParseIP(h).IsLoopback() {
+			return raw
+		}
+	}
+	return ""
 }
 
 func newDiscovery(issuer string, b *base) *discovery {
@@ -61,6 +79,11 @@ func (d *discovery) get(ctx context.Context) (*oidc.Provider, discoveryMeta, err
 	var meta discoveryMeta
 	if err == nil {
 		err = p.Claims(&meta)
+	}
+	if err == nil && d.b.opts.HTTPSOnly {
+		if bad := insecureEndpoint(p, meta); bad != "" {
+			err = fmt.Errorf("the document names %s, which is not https (refused when APP_ENV=production)", bad)
+		}
 	}
 	if err != nil {
 		d.err = d.b.record(fmt.Errorf("%s: discovery at %s: %w", d.b.name, d.issuer, unwrapURLError(err)))

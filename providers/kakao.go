@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -50,9 +51,13 @@ const (
 //     native apps may send id_tokens. Kakao's id_token has no
 //     email_verified claim, so its email is never treated as verified.
 //
-// On the native path an access token is taken as the user it belongs to:
-// Kakao's user API cannot tell which app a token was issued to without the
-// numeric app id, which the configuration does not carry.
+// On the native path an access token is first tied to our app: GET
+// /v1/user/access_token_info ("Retrieve token information") names the app
+// it was issued to (app_id) and its user (id), and app_id must be
+// KAKAO_APP_ID, the numeric app id of the Kakao console. /v2/user/me alone
+// answers for a token of any Kakao app, so without KAKAO_APP_ID the native
+// path refuses access tokens rather than sign in whoever holds a token that
+// another app obtained.
 type Kakao struct {
 	base
 	cfg    Settings
@@ -60,6 +65,7 @@ type Kakao struct {
 	apiURL string
 	scopes []string
 	disc   *discovery // nil unless KAKAO_ISSUER is set
+	appID  int64      // KAKAO_APP_ID; 0 when not set
 }
 
 // KakaoType is Kakao Login, with OpenID Connect when the issuer is set.
@@ -74,6 +80,7 @@ func KakaoType() Type {
 			urlField(FieldTokenURL, "Token URL", kakaoTokenURL),
 			urlField(FieldAPIURL, "API base URL", kakaoAPIURL),
 			scopesField("the consent items set in the Kakao console"),
+			{Key: FieldAppID, Label: "App ID", Help: "the numeric app ID of the Kakao Developers console; native sign-in with a Kakao access token needs it"},
 		},
 		Open: func(s Settings, o Options) (Provider, error) {
 			k, err := NewKakao(s, o)
@@ -92,6 +99,14 @@ func KakaoType() Type {
 // optional client secret and scopes (consent item ids), and the optional
 // authorize, token and API URLs and OpenID Connect issuer.
 func NewKakao(cfg Settings, o Options) (*Kakao, error) {
+	var appID int64
+	if cfg.AppID != "" {
+		n, err := strconv.ParseInt(cfg.AppID, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("kakao: app id %q is not a number (the app ID of the Kakao Developers console)", cfg.AppID)
+		}
+		appID = n
+	}
 	o = o.withDefaults()
 	t := KakaoType()
 	k := &Kakao{
@@ -99,6 +114,7 @@ func NewKakao(cfg Settings, o Options) (*Kakao, error) {
 		cfg:    cfg,
 		apiURL: orDefault(cfg.APIURL, kakaoAPIURL),
 		scopes: slices.Clone(cfg.Scopes),
+		appID:  appID,
 	}
 	if cfg.Issuer != "" {
 		k.disc = newDiscovery(cfg.Issuer, &k.base)
@@ -167,14 +183,54 @@ func (k *Kakao) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 	return prof, nil
 }
 
-// ProfileFromAccessToken reads /v2/user/me with a token a native app got.
+// ProfileFromAccessToken serves the native path: the token must have been
+// issued to our app (KAKAO_APP_ID, checked with access_token_info), then
+// the profile is read as after a login, its email verification included.
 func (k *Kakao) ProfileFromAccessToken(ctx context.Context, accessToken string) (Profile, error) {
+	if k.appID == 0 {
+		return Profile{}, fmt.Errorf("kakao: cannot check the token's app without KAKAO_APP_ID: %w", ErrInvalidToken)
+	}
+	user, err := k.tokenInfo(ctx, accessToken)
+	if err != nil {
+		return Profile{}, err
+	}
 	p, err := k.profile(ctx, accessToken)
-	// /v2/user/me answers for a token issued to any Kakao app, so a token
-	// from another app could carry a victim's verified email: on this path
-	// the email never counts as verified and never links accounts by email.
-	p.EmailVerified = false
-	return p, err
+	if err != nil {
+		return Profile{}, err
+	}
+	if p.Subject != strconv.FormatInt(user, 10) {
+		return Profile{}, invalidToken(k.name, fmt.Errorf("access_token_info id %d is not the /v2/user/me id %s", user, p.Subject))
+	}
+	return p, nil
+}
+
+// tokenInfo asks Kakao which app and user accessToken belongs to (GET
+// /v1/user/access_token_info: {"id", "expires_in", "app_id"}) and returns
+// the user id when the app is ours.
+func (k *Kakao) tokenInfo(ctx context.Context, accessToken string) (int64, error) {
+	const what = "GET /v1/user/access_token_info"
+	resp, err := k.get(ctx, joinURL(k.apiURL, "/v1/user/access_token_info"), accessToken, nil)
+	if err != nil {
+		return 0, err
+	}
+	if resp.status != http.StatusOK {
+		return 0, k.apiError(what, resp)
+	}
+	var info struct {
+		ID        int64 `json:"id"`
+		ExpiresIn int64 `json:"expires_in"`
+		AppID     int64 `json:"app_id"`
+	}
+	if err := k.decode(what, resp.body, &info); err != nil {
+		return 0, err
+	}
+	switch {
+	case info.AppID != k.appID:
+		return 0, invalidToken(k.name, fmt.Errorf("the token was issued to Kakao app %d, not KAKAO_APP_ID", info.AppID))
+	case info.ID <= 0 || info.ExpiresIn <= 0:
+		return 0, invalidToken(k.name, errors.New("access_token_info has no user or the token has expired"))
+	}
+	return info.ID, nil
 }
 
 // kakaoOIDC is Kakao with OpenID Connect configured: only then can it
@@ -236,7 +292,7 @@ func (k *Kakao) profile(ctx context.Context, accessToken string) (Profile, error
 		return Profile{}, err
 	}
 	if resp.status != http.StatusOK {
-		return Profile{}, k.apiError(resp)
+		return Profile{}, k.apiError("GET /v2/user/me", resp)
 	}
 	var u kakaoUser
 	if err := k.decode("GET /v2/user/me", resp.body, &u); err != nil {
@@ -268,14 +324,15 @@ func (k *Kakao) profile(ctx context.Context, accessToken string) (Profile, error
 	return prof, nil
 }
 
-// apiError maps a kapi error ({"msg","code"}); -401 or HTTP 401 means the
-// token is not valid (Kakao "Error code": -401 invalid app key or token).
-func (k *Kakao) apiError(resp apiResponse) error {
+// apiError maps a kapi error ({"msg","code"}) of the call what; -401 or
+// HTTP 401 means the token is not valid (Kakao "Error code": -401 invalid
+// app key or token).
+func (k *Kakao) apiError(what string, resp apiResponse) error {
 	var e struct {
 		Msg  string `json:"msg"`
 		Code int    `json:"code"`
 	}
-	pe := k.statusError("GET /v2/user/me", resp.status)
+	pe := k.statusError(what, resp.status)
 	if json.Unmarshal(resp.body, &e) == nil && e.Code != 0 {
 		pe.Code = strconv.Itoa(e.Code)
 		pe.Description = e.Msg

@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -117,13 +118,58 @@ func TestKakaoErrors(t *testing.T) {
 	})
 }
 
+// TestKakaoNativeAccessToken: /v2/user/me answers for a token of any Kakao
+// app, so the native path first asks access_token_info which app the token
+// belongs to and refuses any but KAKAO_APP_ID (and every token when it is
+// not configured): a token another app obtained never signs its holder in.
 func TestKakaoNativeAccessToken(t *testing.T) {
-	fake := providertest.NewKakao(t)
-	u := fake.User()
-	prof, err := newKakao(t, fake).ProfileFromAccessToken(context.Background(), fake.IssueAccessToken(u))
-	if err != nil || prof.Subject != u.ID {
-		t.Fatalf("%+v, %v", prof, err)
-	}
+	t.Run("kakao native: a token of our app signs in, its email verified as /v2/user/me says", func(t *testing.T) {
+		fake := providertest.NewKakao(t)
+		u := fake.User()
+		prof, err := newKakao(t, fake).ProfileFromAccessToken(context.Background(), fake.IssueAccessToken(u))
+		if err != nil || prof.Subject != u.ID || prof.Email != u.Email || !prof.EmailVerified {
+			t.Fatalf("%+v, %v", prof, err)
+		}
+		if fake.Count(providertest.TokenInfo) != 1 {
+			t.Fatal("access_token_info was not asked")
+		}
+	})
+	t.Run("kakao native: a token issued to another Kakao app is refused", func(t *testing.T) {
+		fake := providertest.NewKakao(t)
+		_, err := newKakao(t, fake).ProfileFromAccessToken(context.Background(), fake.IssueForeignAccessToken(fake.User()))
+		wantInvalidToken(t, err)
+		if fake.Count(providertest.UserInfo) != 0 {
+			t.Fatal("the profile of a foreign token was read")
+		}
+	})
+	t.Run("kakao native: without KAKAO_APP_ID every access token is refused", func(t *testing.T) {
+		fake := providertest.NewKakao(t)
+		cfg := fake.Provider()
+		cfg.AppID = ""
+		p, err := providers.NewKakao(cfg, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.ProfileFromAccessToken(context.Background(), fake.IssueAccessToken(fake.User()))
+		wantInvalidToken(t, err)
+		if !strings.Contains(err.Error(), "KAKAO_APP_ID") || fake.Count(providertest.TokenInfo)+fake.Count(providertest.UserInfo) != 0 {
+			t.Fatalf("err = %v; Kakao asked %d times", err, fake.Count(providertest.TokenInfo)+fake.Count(providertest.UserInfo))
+		}
+	})
+	t.Run("kakao native: access_token_info failing is a provider error", func(t *testing.T) {
+		fake := providertest.NewKakao(t)
+		fake.Fail(providertest.TokenInfo, providertest.Fault{Status: http.StatusInternalServerError})
+		_, err := newKakao(t, fake).ProfileFromAccessToken(context.Background(), fake.IssueAccessToken(fake.User()))
+		wantProviderError(t, err, "http_500")
+	})
+	t.Run("kakao: KAKAO_APP_ID must be the numeric app id", func(t *testing.T) {
+		cfg := providertest.NewKakao(t).Provider()
+		cfg.AppID = "my-app"
+		_, err := providers.NewKakao(cfg, testOptions())
+		if err == nil || !strings.Contains(err.Error(), "app id") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestKakaoOIDC(t *testing.T) {

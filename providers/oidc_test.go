@@ -3,6 +3,8 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -239,5 +241,52 @@ func TestOIDCRequiresIssuer(t *testing.T) {
 		if st.Name == "oidc" && (st.Live || !slices.Equal(st.Missing, []string{"OIDC_ISSUER"})) {
 			t.Fatalf("status %+v, want off naming OIDC_ISSUER", st)
 		}
+	}
+}
+
+// TestOIDCDiscoveryHTTPSOnly: in production (HTTPSOnly) a discovery
+// document naming a plain-http endpoint is refused, as a configured http
+// endpoint is; loopback (a local issuer, the fakes) passes.
+func TestOIDCDiscoveryHTTPSOnly(t *testing.T) {
+	var issuer string
+	doc := func(tokenURL string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": tokenURL,
+				"jwks_uri": issuer + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
+			})
+		})
+	}
+	for _, tc := range []struct {
+		name      string
+		tokenURL  func() string
+		httpsOnly bool
+		ok        bool
+	}{
+		{"http token endpoint refused in production", func() string { return "http://idp.example/token" }, true, false},
+		{"http token endpoint allowed in development", func() string { return "http://idp.example/token" }, false, true},
+		{"loopback http allowed in production", func() string { return issuer + "/token" }, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h http.Handler
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+			defer srv.Close()
+			issuer = srv.URL
+			h = doc(tc.tokenURL())
+			o := testOptions()
+			o.HTTPSOnly = tc.httpsOnly
+			p, err := providers.NewOIDC(providers.Settings{ClientID: "c", ClientSecret: "s", Issuer: issuer}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Discover(t.Context())
+			if (err == nil) != tc.ok {
+				t.Fatalf("Discover: %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok && !strings.Contains(err.Error(), "http://idp.example/token") {
+				t.Fatalf("error does not name the endpoint: %v", err)
+			}
+		})
 	}
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// DiscoveryRetry is how long a failed OIDC discovery is remembered
 	// before the next attempt; zero means 5s.
 	DiscoveryRetry time.Duration
+	// HTTPSOnly refuses endpoints a discovery document names over plain
+	// http (loopback excepted), as configuration refuses configured ones
+	// in production: codes, tokens and profiles travel there.
+	HTTPSOnly bool
 }
 
 const (

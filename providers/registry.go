@@ -151,7 +151,7 @@ func NewRegistry(s Setup, logger *slog.Logger, opts ...func(*Options)) (*Registr
 		s.Now = time.Now
 	}
 	rec := NewRecorder(s.Now, logger)
-	o := Options{Recorder: rec, Logger: logger}
+	o := Options{Recorder: rec, Logger: logger, HTTPSOnly: s.Production}
 	for _, f := range opts {
 		f(&o)
 	}

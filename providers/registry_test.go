@@ -3,6 +3,7 @@ package providers_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -114,13 +115,23 @@ func TestRegistryRefusesMalformedSettings(t *testing.T) {
 // login button) without stopping start-up, and its status names the
 // variable once.
 func TestRegistryHalfConfigured(t *testing.T) {
-	reg := newRegistry(t, providers.Setup{Env: []providers.Configured{
+	var logs strings.Builder
+	reg, err := providers.NewRegistry(providers.Setup{Env: []providers.Configured{
 		{Type: "github", Settings: providers.Settings{Name: "github", ClientID: "x"}, Enabled: true},
 		{Type: "naver", Settings: providers.Settings{Name: "naver", ClientID: "y"}, Enabled: true},
-	}})
+	}}, slog.New(slog.NewTextHandler(&logs, nil)), providers.WithBaseURL(brokerURL, 3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"github", "naver"} {
 		if _, ok := reg.Get(name); ok {
 			t.Errorf("%s enabled without its secret", name)
+		}
+	}
+	// The warning names the variable as the operator must set it.
+	for _, want := range []string{"missing=GITHUB_CLIENT_SECRET", "missing=NAVER_CLIENT_SECRET"} {
+		if !strings.Contains(logs.String(), want) || strings.Contains(logs.String(), "GITHUB_GITHUB") {
+			t.Errorf("log %q lacks %s", logs.String(), want)
 		}
 	}
 	for _, st := range reg.Statuses() {

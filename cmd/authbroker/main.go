@@ -86,11 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Info("migrate.done", "database", config.Redacted(cfg.DatabaseURL))
 		return 0
 	}
-	if err := serve(ctx, cfg, logger, stdout); err != nil {
-		logger.Error("serve.failed", "error", err.Error())
-		return 1
-	}
-	return 0
+	return serveExit(serve(ctx, cfg, logger, stdout), logger, stderr)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

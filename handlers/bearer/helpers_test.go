@@ -44,7 +44,7 @@ func newKey(t testing.TB, alg string) key {
 
 func keyFromFile(t testing.TB, alg string, data []byte) key {
 	t.Helper()
-	ks, err := token.ParseKeys(alg, data)
+	ks, err := token.ParseKeys(alg, data, testIssuer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,14 +34,14 @@ func (s StaticKeys) VerificationKey(_ context.Context, kid string) (any, string,
 	return k.Key, k.Alg, nil
 }
 
-// SharedSecret returns StaticKeys holding HS256 secrets, each under its RFC
-// 7638 thumbprint kid (Thumbprint): the kid the broker puts in tokens it
-// signs with JWT_SECRET. Pass the secret exactly as configured there (the raw
+// SharedSecret returns StaticKeys holding HS256 secrets, each under the kid
+// the broker at issuer (its BASE_URL, the iss of its tokens) gives it
+// (SecretKeyID). Pass the secret exactly as configured there (the raw
 // string's bytes). During a rotation pass every secret still accepted.
 //
 // RFC 7518 §3.2 requires HS256 keys of at least 256 bits; the broker refuses
 // shorter ones in production and so should a production verifier.
-func SharedSecret(secrets ...[]byte) (StaticKeys, error) {
+func SharedSecret(issuer string, secrets ...[]byte) (StaticKeys, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("bearer: no shared secret")
 	}
@@ -49,25 +50,37 @@ func SharedSecret(secrets ...[]byte) (StaticKeys, error) {
 		if len(s) == 0 {
 			return nil, errors.New("bearer: empty shared secret")
 		}
-		kid, err := Thumbprint(s)
-		if err != nil {
-			return nil, err
-		}
-		out[kid] = StaticKey{Key: append([]byte(nil), s...), Alg: HS256}
+		out[SecretKeyID(issuer, s)] = StaticKey{Key: append([]byte(nil), s...), Alg: HS256}
 	}
 	return out, nil
 }
 
+// SecretKeyID is the kid of an HS256 secret used by the broker at issuer:
+// the first 16 bytes of HMAC-SHA256 keyed by the secret over a fixed label
+// and the issuer, base64url. Every token carries its kid in the clear, so
+// the kid must not be a plain hash of the secret (the RFC 7638 thumbprint of
+// an oct key is one: unsalted, the same in every deployment, so a table of
+// weak secrets' thumbprints would name a deployment's secret at a glance).
+// A MAC keyed by the secret reveals no more than the token's own signature,
+// and the issuer makes a guess cost one MAC per deployment, as testing it
+// against a signature does.
+func SecretKeyID(issuer string, secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("authbroker HS256 key id\x00"))
+	m.Write([]byte(issuer))
+	return b64(m.Sum(nil)[:16])
+}
+
 // Thumbprint returns the RFC 7638 JWK thumbprint (SHA-256, base64url without
 // padding) of a public key or an HMAC secret: the kid authbroker gives each
-// key, so a kid names exactly one key and can be recomputed by anyone who
-// holds it. Supported: *ecdsa.PublicKey (P-256), *rsa.PublicKey,
+// public key, so a kid names exactly one key and can be recomputed by anyone
+// who holds it. Supported: *ecdsa.PublicKey (P-256), *rsa.PublicKey,
 // ed25519.PublicKey, []byte (kty "oct").
 //
 // The required members are serialised in lexicographic order with no
 // whitespace (RFC 7638 §3.2, §3.3; RFC 8037 §2 for OKP). For an oct key the
-// thumbprint is a hash of the secret: with a ≥256-bit secret it reveals
-// nothing, and with a guessable one the token's own HMAC already does.
+// thumbprint is an unsalted hash of the secret, so the broker does not use
+// it as a kid: HS256 secrets get SecretKeyID.
 func Thumbprint(key any) (string, error) {
 	var members string
 	switch k := key.(type) {

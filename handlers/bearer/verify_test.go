@@ -210,7 +210,7 @@ func TestVerifyFailsClosedWhenMisconfigured(t *testing.T) {
 
 func TestSharedSecretVerifiesBrokerHS256Tokens(t *testing.T) {
 	secret := []byte("a-shared-secret-of-at-least-32-bytes!")
-	ks, err := token.ParseKeys(bearer.HS256, secret)
+	ks, err := token.ParseKeys(bearer.HS256, secret, testIssuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,18 +218,18 @@ func TestSharedSecretVerifiesBrokerHS256Tokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := bearer.SharedSecret([]byte("previous-secret-still-accepted-for-now"), secret)
+	keys, err := bearer.SharedSecret(testIssuer, []byte("previous-secret-still-accepted-for-now"), secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := verifier(keys).Verify(t.Context(), raw); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	wrong, _ := bearer.SharedSecret([]byte("another-secret-of-at-least-32-bytes!!"))
+	wrong, _ := bearer.SharedSecret(testIssuer, []byte("another-secret-of-at-least-32-bytes!!"))
 	if _, err := verifier(wrong).Verify(t.Context(), raw); !errors.Is(err, bearer.ErrInvalid) {
 		t.Fatalf("wrong secret: err = %v", err)
 	}
-	if _, err := bearer.SharedSecret([]byte{}); err == nil {
+	if _, err := bearer.SharedSecret(testIssuer, []byte{}); err == nil {
 		t.Fatal("empty secret accepted")
 	}
 }

@@ -30,6 +30,9 @@ type Service struct {
 	Sessions  *session.Service
 	Providers *providers.Registry
 	Now       func() time.Time
+	// IsAdminEmail reports whether an address is in ADMIN_EMAILS (the
+	// member service's rule); nil means none is.
+	IsAdminEmail func(addr string) bool
 }
 
 // MemberDetail is one member with identities and live sessions.
@@ -108,12 +111,29 @@ func (s *Service) record(ctx context.Context, a Actor, action, target string, de
 
 // SetRole changes a member's role. An admin cannot change their own role,
 // so the last admin cannot lock everyone out by accident.
+//
+// ADMIN_EMAILS wins over a demotion: a member whose verified address (its
+// own, or one a linked provider verified) is listed there would be promoted
+// again at the next sign-in, so the demotion is refused with the reason
+// instead of silently lasting until then. To take the role away, remove the
+// address from ADMIN_EMAILS (and disable the member meanwhile if it is
+// urgent: disabling ends every session at once).
 func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.Member, error) {
 	if role != store.RoleUser && role != store.RoleAdmin {
 		return store.Member{}, badRequest("role must be user or admin")
 	}
 	if id == a.MemberID {
 		return store.Member{}, badRequest("you cannot change your own role")
+	}
+	if role != store.RoleAdmin {
+		listed, err := s.listedAdmin(ctx, id)
+		if err != nil {
+			return store.Member{}, err
+		}
+		if listed != "" {
+			return store.Member{}, &auth.Error{Status: http.StatusConflict, Code: "admin_by_config",
+				Description: "this member is an admin through ADMIN_EMAILS (" + listed + "); remove the address there to demote them, or disable the account"}
+		}
 	}
 	var old string
 	m, err := s.update(ctx, id, func(m *store.Member) { old, m.Role = m.Role, role })
@@ -132,6 +152,31 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 		return store.Member{}, err
 	}
 	return m, s.record(ctx, a, "member.role", id, map[string]string{"from": old, "to": role})
+}
+
+// listedAdmin returns the member's verified address that ADMIN_EMAILS
+// lists, or "" when none is: the addresses a sign-in would promote by.
+func (s *Service) listedAdmin(ctx context.Context, id string) (string, error) {
+	if s.IsAdminEmail == nil {
+		return "", nil
+	}
+	m, err := s.Members.GetMember(ctx, id)
+	if err != nil {
+		return "", storeErr("get member", err)
+	}
+	if m.EmailVerified && s.IsAdminEmail(m.Email) {
+		return m.Email, nil
+	}
+	ids, err := s.Members.ListIdentities(ctx, id)
+	if err != nil {
+		return "", storeErr("list identities", err)
+	}
+	for _, i := range ids {
+		if i.EmailVerified && s.IsAdminEmail(i.Email) {
+			return i.Email, nil
+		}
+	}
+	return "", nil
 }
 
 // SetStatus disables or enables a member. Disabling ends every session at

@@ -97,7 +97,8 @@ func TestAdmin(t *testing.T) {
 		}
 		// A disabled member cannot sign in again either.
 		br := newBrowser(t)
-		resp, _ := br.get(b.URL + "/auth/dev?return_to=" + spaReturn)
+		start, _ := b.startURL("dev", nil)
+		resp, _ := br.get(start)
 		cb := devSignIn(t, br, "user@example.com", "x")(location(t, resp).String())
 		if resp, _ := br.get(cb.String()); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("login while disabled: %d", resp.StatusCode)
@@ -146,7 +147,7 @@ func TestMetricsMove(t *testing.T) {
 	if st, _ := refresh(t, b, tr.RefreshToken); st != http.StatusOK {
 		t.Fatal("refresh failed")
 	}
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestRateLimit(t *testing.T) {
 
 func metricsContain(t *testing.T, b *broker, want string) bool {
 	t.Helper()
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

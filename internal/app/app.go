@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,10 +51,16 @@ const (
 // App is the broker assembled from configuration: what `authbroker serve`
 // runs and what end-to-end tests start in-process.
 type App struct {
-	// Handler serves every route.
+	// Handler serves every route of the public listener.
 	Handler http.Handler
+	// MetricsHandler serves /metrics, and /debug/pprof/ with
+	// METRICS_PPROF=true, for the separate METRICS_ADDR listener.
+	MetricsHandler http.Handler
 	// Metrics is the Prometheus registry behind /metrics.
-	Metrics   *metrics.Metrics
+	Metrics *metrics.Metrics
+	// draining is set by Drain: /readyz answers 503 from then on.
+	draining  atomic.Bool
+	cfg       *config.Config
 	deny      *session.DenyCache
 	sql       *sqlstore.Store
 	redis     *redisstore.Store
@@ -96,15 +103,21 @@ func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
-// Build wires every part from cfg. Migrations run here: a fresh database
-// (or a new version) is ready before the first request.
+// Build wires every part from cfg. Configuration the backends parse is
+// checked first (Check: a problem there is a config.Problems, and nothing
+// has been opened); then the database is opened, waiting for it up to
+// DATABASE_WAIT. Migrations run here: a fresh database (or a new version)
+// is ready before the first request.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	now := o.now
-	a := &App{logger: logger, now: now, replicaID: newReplicaID()}
+	a := &App{logger: logger, now: now, replicaID: newReplicaID(), cfg: cfg}
 	a.liveReplicas.Store(1)
 	a.Metrics = metrics.New(func() int {
 		if a.deny == nil {
@@ -112,9 +125,9 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		return a.deny.Len()
 	})
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.WithClock(now), sqlstore.WithStatementObserver(a.Metrics.SQLStatement))
+	db, err := openDatabase(ctx, cfg, logger, sqlstore.WithClock(now), sqlstore.WithStatementObserver(a.Metrics.SQLStatement))
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
 	a.sql = db
 	a.closers = append(a.closers, db.Close)
@@ -139,7 +152,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		rc, err := redisstore.Connect(cfg.RedisURL)
 		if err != nil {
 			a.Close()
-			return nil, fmt.Errorf("redis: %w", err)
+			return nil, config.Problems{"REDIS_URL: " + err.Error()}
 		}
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		rs := redisstore.New(rc, cfg.RedisPrefix, redisstore.WithClock(now))
@@ -154,7 +167,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	keys, err := token.LoadKeys(cfg)
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("signing keys: %w", err)
+		// Named by its variable (JWT_KEY_FILE, JWT_SECRET, DATA_DIR).
+		return nil, config.Problems{err.Error()}
 	}
 	secretKeys, err := secrets.LoadConfigured(cfg.SecretsKeyFile, cfg.DataDir)
 	if err != nil {
@@ -167,6 +181,14 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		resync = 30 * time.Second
 	}
 	a.deny = session.NewDenyCache(denylist, resync, logger, now)
+	a.MetricsHandler = metricsMux(a.Metrics, cfg.MetricsPprof)
+	// First, so that a replica shutting down says so before anything else.
+	ready = append([]handlers.Check{{Name: "shutdown", Ping: func(context.Context) error {
+		if a.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}}, ready...)
 	// A fresh replica is not ready until it knows every revoked session:
 	// otherwise it would honour access tokens logged out before it started.
 	ready = append(ready, handlers.Check{Name: "denylist", Ping: func(ctx context.Context) error {
@@ -199,10 +221,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		Cache: bearer.NewCache(50_000, time.Minute)}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 
-	reg, err := providers.NewRegistry(providers.Setup{
-		Env: cfg.EnvProviders(), Dev: cfg.DevLoginEnabled(), DevOnHold: cfg.DevLoginEnabled() && cfg.Production(),
-		Production: cfg.Production(), Keep: cfg.LoginStateTTL, Now: now,
-	}, logger, providers.WithBaseURL(cfg.BaseURL, cfg.ProviderTimeout), providers.WithCallObserver(a.Metrics.ProviderCall))
+	reg, err := providers.NewRegistry(registrySetup(cfg, now), logger, providers.WithBaseURL(cfg.BaseURL, cfg.ProviderTimeout), providers.WithCallObserver(a.Metrics.ProviderCall))
 	var problems providers.Problems
 	if errors.As(err, &problems) {
 		a.Close()
@@ -228,6 +247,13 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		return nil, err
 	}
+	if cfg.Production() && len(reg.Enabled()) == 0 {
+		// Not refused: an operator may be mid-setup. But nobody can sign
+		// in, the admins included (the admin page signs in through a
+		// provider), so say it loudly and say how to fix it.
+		logger.Warn("config.warning", "problem", "providers: none is enabled, so nobody can sign in (the admin page included); "+
+			"configure one with GOOGLE_, GITHUB_, KAKAO_, NAVER_ or OIDC_ variables (see provider.incomplete lines for what is missing)")
+	}
 	sess := session.New(session.Deps{
 		Store: sessions, Denylist: denylist, Deny: a.deny, Members: db,
 		Codec: session.NewCodec(secretKeys), Issuer: issuer,
@@ -250,7 +276,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		States: states, Codes: codes, Sessions: sess,
 		Verifier: verifier, Logger: logger, Now: now, Observe: a.Metrics,
 	})
-	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Now: now}
+	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Now: now,
+		IsAdminEmail: members.IsAdminEmail}
 	pages, err := templates.New()
 	if err != nil {
 		a.Close()
@@ -372,6 +399,25 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 			}
 		}
 	}()
+}
+
+// Drain marks the broker as shutting down: /readyz answers 503 from now
+// on, so load balancers take this replica out while it still serves.
+func (a *App) Drain() { a.draining.Store(true) }
+
+// metricsMux is what the metrics listener serves: /metrics, and with
+// pprof the net/http/pprof handlers under /debug/pprof/.
+func metricsMux(m *metrics.Metrics, pprofOn bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 // AdminService returns the admin service (tests use it to inspect state).

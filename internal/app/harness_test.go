@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/authbroker/authbroker/internal/app"
 	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/clock"
+	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/token"
 	"github.com/authbroker/authbroker/providers/providertest"
@@ -29,8 +31,10 @@ const spaReturn = "http://app.test/callback"
 
 // broker is one authbroker instance started in-process over real stores.
 type broker struct {
-	URL string
-	App *app.App
+	URL        string
+	MetricsURL string
+	App        *app.App
+	Config     *config.Config
 }
 
 // startBroker starts a broker (see apptest.Start) that allows the SPA
@@ -38,7 +42,7 @@ type broker struct {
 func startBroker(t *testing.T, env ...string) *broker {
 	t.Helper()
 	b := apptest.Start(t, nil, append([]string{"ALLOWED_RETURN_URLS=" + spaReturn, "DEV_LOGIN=true"}, env...)...)
-	return &broker{URL: b.URL, App: b.App}
+	return &broker{URL: b.URL, MetricsURL: b.MetricsURL, App: b.App, Config: b.Config}
 }
 
 // startBrokerWith is startBroker on the fake clock clk.
@@ -94,14 +98,24 @@ func location(t *testing.T, resp *http.Response) *url.URL {
 	return u
 }
 
-// pkce returns a verifier and its S256 challenge, as the SPA makes them.
+// pkce returns a fresh verifier and its S256 challenge, as the SPA makes them.
 func pkce() (verifier, challenge string) {
-	verifier = strings.Repeat("v", 10) + base64.RawURLEncoding.EncodeToString([]byte(time.Now().String()))
-	for len(verifier) < 43 {
-		verifier += "x"
-	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	verifier = base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(verifier))
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// startURL is the SPA's /auth/{provider} link: return_to and a fresh PKCE
+// challenge, plus extra; it returns the verifier that redeems the code.
+func (b *broker) startURL(provider string, extra url.Values) (string, string) {
+	verifier, challenge := pkce()
+	q := url.Values{"return_to": {spaReturn}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	return b.URL + "/auth/" + provider + "?" + q.Encode(), verifier
 }
 
 // tokenResponse is POST /auth/token's answer.
@@ -180,8 +194,7 @@ func (b *broker) verifyFromJWKS(t *testing.T, tok string) *bearer.Claims {
 // signIn drives the provider's sign-in step and returns the callback URL.
 func (b *broker) login(t *testing.T, br *browser, provider string, signIn func(authURL string) *url.URL) tokenResponse {
 	t.Helper()
-	verifier, challenge := pkce()
-	start := b.URL + "/auth/" + provider + "?" + url.Values{"return_to": {spaReturn}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
+	start, verifier := b.startURL(provider, nil)
 	resp, _ := br.get(start)
 	authURL := location(t, resp)
 	cb := signIn(authURL.String())

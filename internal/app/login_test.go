@@ -74,7 +74,8 @@ func TestLoginRejections(t *testing.T) {
 	b := startBroker(t, g.Env()...)
 
 	startAt := func(br *browser, provider string) *url.URL {
-		resp, body := br.get(b.URL + "/auth/" + provider + "?return_to=" + url.QueryEscape(spaReturn))
+		start, _ := b.startURL(provider, nil)
+		resp, body := br.get(start)
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("start: %d %s", resp.StatusCode, body)
 		}
@@ -155,7 +156,7 @@ func TestLoginRejections(t *testing.T) {
 			t.Fatalf("wrong verifier: %d %s", st, tr.Error)
 		}
 		// The code was single use: even the right verifier cannot retry it.
-		st, tr, _ = postJSON(t, b.URL+"/auth/token", map[string]string{"grant_type": "authorization_code", "code": code}, "")
+		st, tr, _ = postJSON(t, b.URL+"/auth/token", map[string]string{"grant_type": "authorization_code", "code": code, "code_verifier": strings.Repeat("v", 43)}, "")
 		if st != http.StatusBadRequest || tr.Error != "invalid_grant" {
 			t.Fatalf("code reused: %d %s", st, tr.Error)
 		}
@@ -209,7 +210,8 @@ func TestProviderQuirksEndToEnd(t *testing.T) {
 		b := startBroker(t, n.Env()...)
 		n.Fail(providertest.Token, providertest.Fault{Status: http.StatusOK, Code: "invalid_request", Description: "no valid data in session"})
 		br := newBrowser(t)
-		resp, _ := br.get(b.URL + "/auth/naver?return_to=" + url.QueryEscape(spaReturn))
+		start, _ := b.startURL("naver", nil)
+		resp, _ := br.get(start)
 		resp, body := br.get(providertest.SignIn(t, location(t, resp).String()).String())
 		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "provider_error") {
 			t.Fatalf("naver 200 error: %d", resp.StatusCode)
@@ -229,7 +231,8 @@ func TestProviderQuirksEndToEnd(t *testing.T) {
 		b := startBroker(t, append(gh.Env(), "PROVIDER_TIMEOUT=300ms")...)
 		gh.Fail(providertest.Token, providertest.Fault{Delay: 2e9})
 		br := newBrowser(t)
-		resp, _ := br.get(b.URL + "/auth/github?return_to=" + url.QueryEscape(spaReturn))
+		start, _ := b.startURL("github", nil)
+		resp, _ := br.get(start)
 		resp, _ = br.get(providertest.SignIn(t, location(t, resp).String()).String())
 		if resp.StatusCode != http.StatusBadGateway {
 			t.Fatalf("timeout: %d", resp.StatusCode)

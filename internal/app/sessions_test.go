@@ -8,24 +8,28 @@ import (
 	"testing"
 )
 
-// devStart runs a dev sign-in up to the callback's redirect and returns
-// where the broker sent the browser.
-func devStart(t *testing.T, b *broker, email string, extra url.Values) *url.URL {
-	t.Helper()
-	br := newBrowser(t)
-	q := url.Values{"return_to": {spaReturn}}
-	for k, v := range extra {
-		q[k] = v
-	}
-	resp, _ := br.get(b.URL + "/auth/dev?" + q.Encode())
-	cb := devSignIn(t, br, email, "Policy")(location(t, resp).String())
-	resp, _ = br.get(cb.String())
-	return location(t, resp)
+// spaBack is where the broker sent the browser after a login, with the
+// PKCE verifier of the tab that started it.
+type spaBack struct {
+	*url.URL
+	verifier string
 }
 
-func redeem(t *testing.T, b *broker, back *url.URL) tokenResponse {
+// devStart runs a dev sign-in up to the callback's redirect and returns
+// where the broker sent the browser.
+func devStart(t *testing.T, b *broker, email string, extra url.Values) spaBack {
 	t.Helper()
-	st, tr, _ := postJSON(t, b.URL+"/auth/token", map[string]string{"grant_type": "authorization_code", "code": back.Query().Get("code")}, "")
+	br := newBrowser(t)
+	start, verifier := b.startURL("dev", extra)
+	resp, _ := br.get(start)
+	cb := devSignIn(t, br, email, "Policy")(location(t, resp).String())
+	resp, _ = br.get(cb.String())
+	return spaBack{location(t, resp), verifier}
+}
+
+func redeem(t *testing.T, b *broker, back spaBack) tokenResponse {
+	t.Helper()
+	st, tr, _ := postJSON(t, b.URL+"/auth/token", map[string]string{"grant_type": "authorization_code", "code": back.Query().Get("code"), "code_verifier": back.verifier}, "")
 	if st != http.StatusOK {
 		t.Fatalf("redeem: %d %s", st, tr.Error)
 	}

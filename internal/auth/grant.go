@@ -18,39 +18,56 @@ type TokenResponse = session.Tokens
 
 func viewOf(m store.Member) MemberView { return session.ViewOf(m) }
 
-// Redeem trades a one-time code (and the SPA's PKCE verifier when the login
-// was started with a challenge) for a new session and its token pair.
+// adminCodePrefix namespaces the codes of logins that return to the admin
+// page (the prefix goes into the hashed key, as with link codes): Redeem
+// never finds them, and RedeemAdmin finds nothing else.
+const adminCodePrefix = "admin:"
+
+// Redeem trades an app's one-time code and its PKCE verifier for a new
+// session and its token pair (POST /auth/token). The verifier is required:
+// every login that delivers a code was started with a challenge (see
+// CheckStart).
 func (s *Service) Redeem(ctx context.Context, code, verifier, userAgent, ip string) (TokenResponse, error) {
+	return s.redeem(ctx, "", code, verifier, userAgent, ip)
+}
+
+// RedeemAdmin is Redeem for the admin page's callback, over the codes of
+// logins that returned there.
+func (s *Service) RedeemAdmin(ctx context.Context, code, verifier, userAgent, ip string) (TokenResponse, error) {
+	return s.redeem(ctx, adminCodePrefix, code, verifier, userAgent, ip)
+}
+
+func (s *Service) redeem(ctx context.Context, prefix, code, verifier, userAgent, ip string) (TokenResponse, error) {
 	if code == "" {
 		return TokenResponse{}, errInvalidRequest("code is required")
 	}
 	if len(code) > 256 {
 		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
 	}
-	if verifier != "" && !validPKCEValue(verifier) {
+	// Checked before the code is taken: a code presented without its
+	// verifier (a stolen one) stays usable by the client that holds it.
+	if verifier == "" {
+		return TokenResponse{}, errInvalidRequest("code_verifier is required (PKCE)")
+	}
+	if !validPKCEValue(verifier) {
 		return TokenResponse{}, errInvalidRequest("code_verifier must be 43-128 unreserved characters")
 	}
-	c, err := s.d.Codes.TakeCode(ctx, lookupKey(code))
+	c, err := s.d.Codes.TakeCode(ctx, lookupKey(prefix+code))
 	if errors.Is(err, store.ErrNotFound) {
 		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
 	}
 	if err != nil {
 		return TokenResponse{}, unavailable("take code", err)
 	}
-	// A verifier with a code issued without a challenge means the code was
-	// not started by this client: an injected code (RFC 9700 §4.5, PKCE
-	// downgrade). Refuse rather than sign the SPA into someone else's account.
-	if c.CodeChallenge == "" && verifier != "" {
+	// A code issued without a challenge cannot be tied to this client: an
+	// injected code (RFC 9700 §4.5, PKCE downgrade), or one from before PKCE
+	// was required. Refuse rather than sign the client into that account.
+	if c.CodeChallenge == "" {
 		return TokenResponse{}, errInvalidGrant("this code was not issued for a PKCE client", nil)
 	}
-	// RFC 7636 §4.6: a code issued against a challenge needs the verifier.
-	if c.CodeChallenge != "" {
-		if verifier == "" {
-			return TokenResponse{}, errInvalidGrant("code_verifier is required for this code", nil)
-		}
-		if subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(c.CodeChallenge)) != 1 {
-			return TokenResponse{}, errInvalidGrant("code_verifier does not match the code_challenge", nil)
-		}
+	// RFC 7636 §4.6.
+	if subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(c.CodeChallenge)) != 1 {
+		return TokenResponse{}, errInvalidGrant("code_verifier does not match the code_challenge", nil)
 	}
 	ua, addr := c.UserAgent, c.IP
 	if userAgent != "" {

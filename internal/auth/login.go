@@ -34,26 +34,59 @@ type StartResult struct {
 	Binding     string
 }
 
-// StartLogin validates the request, stores the login state and returns the
-// provider's authorize URL. Nothing is stored when validation fails.
+// CheckStart validates what a login start carries, before anything is
+// stored: return_to on the allow-list, a well-formed S256 challenge, and a
+// challenge at all whenever the login will end in a one-time code. Code
+// delivery has no client authentication, so whoever redeems a code is a
+// public client, and PKCE is what ties the code to the tab that started
+// the login (RFC 9700 §2.1.1: required for public clients). The login page
+// runs the same check, so an app learns of a missing challenge before its
+// user signs in at a provider.
+func (s *Service) CheckStart(r StartRequest) error {
+	if r.ReturnTo != "" {
+		if _, ok := s.ReturnPolicy().Check(r.ReturnTo); !ok {
+			return errInvalidRequest("return_to is not an allowed return URL")
+		}
+	}
+	if r.CodeChallenge != "" || r.CodeChallengeMethod != "" {
+		if r.CodeChallengeMethod != "S256" {
+			return errInvalidRequest("code_challenge_method must be S256")
+		}
+		if len(r.CodeChallenge) != 43 || !validPKCEValue(r.CodeChallenge) {
+			return errInvalidRequest("code_challenge must be a base64url S256 challenge")
+		}
+	}
+	if r.CodeChallenge == "" && r.LinkMemberID == "" && s.deliversCode(r.ReturnTo) {
+		return errInvalidRequest("code_challenge and code_challenge_method=S256 are required: the one-time code is redeemed with its code_verifier (PKCE)")
+	}
+	return nil
+}
+
+// deliversCode reports whether a login returning to returnTo ends in a
+// one-time code: always when it returns to the admin page (which redeems
+// its codes itself, in either delivery mode), and in code delivery for any
+// return URL. Without return_to the browser gets a page, never a code.
+func (s *Service) deliversCode(returnTo string) bool {
+	if returnTo == "" {
+		return false
+	}
+	if _, admin := s.admin.Check(returnTo); admin {
+		return true
+	}
+	return s.d.Config.TokenDelivery != "cookie"
+}
+
+// StartLogin validates the request (CheckStart), stores the login state
+// and returns the provider's authorize URL. Nothing is stored when
+// validation fails.
 func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, error) {
 	entry, ok := s.d.Providers.Entry(r.Provider)
 	if !ok {
 		return StartResult{}, ErrUnknownProvider
 	}
 	p := entry.Provider
-	if r.ReturnTo != "" {
-		if _, ok := s.ReturnPolicy().Check(r.ReturnTo); !ok {
-			return StartResult{}, errInvalidRequest("return_to is not an allowed return URL")
-		}
-	}
-	if r.CodeChallenge != "" || r.CodeChallengeMethod != "" {
-		if r.CodeChallengeMethod != "S256" {
-			return StartResult{}, errInvalidRequest("code_challenge_method must be S256")
-		}
-		if len(r.CodeChallenge) != 43 || !validPKCEValue(r.CodeChallenge) {
-			return StartResult{}, errInvalidRequest("code_challenge must be a base64url S256 challenge")
-		}
+	if err := s.CheckStart(r); err != nil {
+		return StartResult{}, err
 	}
 	binding := r.Binding
 	if len(binding) < 43 || len(binding) > 64 {
@@ -200,7 +233,22 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	}
 
 	res := FinishResult{Member: m, Provider: p.Name()}
+	_, toAdmin := s.admin.Check(st.ReturnTo)
 	switch {
+	case returnTo != nil && (toAdmin || s.d.Config.TokenDelivery != "cookie"):
+		// A one-time code, in the admin page's own namespace when it goes
+		// there: an app's code never signs in to the admin page, nor an
+		// admin code to an app.
+		prefix := ""
+		if toAdmin {
+			prefix = adminCodePrefix
+		}
+		code := randomToken(32)
+		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: st.Force, CreatedAt: s.d.Now().UTC()}
+		if err := s.d.Codes.PutCode(ctx, lookupKey(prefix+code), c, s.d.Config.CodeTTL); err != nil {
+			return FinishResult{}, unavailable("store one-time code", err)
+		}
+		res.Redirect = withParams(returnTo, "code", code)
 	case s.d.Config.TokenDelivery == "cookie":
 		tr, err := s.d.Sessions.Start(ctx, session.Start{MemberID: m.ID, Provider: p.Name(), UserAgent: r.UserAgent, IP: r.IP, Force: st.Force})
 		if err != nil {
@@ -210,13 +258,6 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		if returnTo != nil {
 			res.Redirect = returnTo.String()
 		}
-	case returnTo != nil:
-		code := randomToken(32)
-		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: st.Force, CreatedAt: s.d.Now().UTC()}
-		if err := s.d.Codes.PutCode(ctx, lookupKey(code), c, s.d.Config.CodeTTL); err != nil {
-			return FinishResult{}, unavailable("store one-time code", err)
-		}
-		res.Redirect = withParams(returnTo, "code", code)
 	}
 	return res, nil
 }

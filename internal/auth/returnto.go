@@ -27,8 +27,9 @@ func NewReturnPolicy(entries []string) ReturnPolicy {
 		if u.Path == "" {
 			u.Path = "/"
 		}
+		u.Host = asciiLower(u.Host)
 		p.allowed = append(p.allowed, u)
-		if o := u.Scheme + "://" + strings.ToLower(u.Host); !slices.Contains(p.origins, o) {
+		if o := u.Scheme + "://" + u.Host; !slices.Contains(p.origins, o) {
 			p.origins = append(p.origins, o)
 		}
 	}
@@ -38,9 +39,36 @@ func NewReturnPolicy(entries []string) ReturnPolicy {
 // Origins returns the distinct origins of the allowed URLs.
 func (p ReturnPolicy) Origins() []string { return slices.Clone(p.origins) }
 
-// AllowedOrigin reports whether origin (scheme://host[:port]) is one of Origins.
+// AllowedOrigin reports whether origin (scheme://host[:port]) is one of
+// Origins, ASCII case-insensitively (browsers send ASCII origins; nothing
+// else is folded, so no Unicode look-alike of a host passes).
 func (p ReturnPolicy) AllowedOrigin(origin string) bool {
-	return slices.Contains(p.origins, strings.ToLower(origin))
+	return slices.Contains(p.origins, asciiLower(origin))
+}
+
+// asciiLower lowercases ASCII letters only. Hosts compare case-insensitively
+// (RFC 3986 §3.2.2) in ASCII; strings.ToLower or EqualFold would also fold
+// Unicode look-alikes (KELVIN SIGN into "k") into an allowed host.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// asciiHost reports whether host is printable ASCII: browsers put IDNs in
+// URLs as A-labels (xn--…), so a return URL with raw non-ASCII in its host
+// is refused rather than compared.
+func asciiHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		if host[i] <= 0x20 || host[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Check returns the parsed return URL when raw is allowed.
@@ -52,7 +80,7 @@ func (p ReturnPolicy) Check(raw string) (*url.URL, bool) {
 	if err != nil || u.User != nil || u.Fragment != "" || u.Opaque != "" {
 		return nil, false
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
+	if (u.Scheme != "http" && u.Scheme != "https") || !asciiHost(u.Host) {
 		return nil, false
 	}
 	p2 := u.Path
@@ -69,7 +97,7 @@ func (p ReturnPolicy) Check(raw string) (*url.URL, bool) {
 		return nil, false
 	}
 	for _, a := range p.allowed {
-		if u.Scheme != a.Scheme || !strings.EqualFold(u.Host, a.Host) {
+		if u.Scheme != a.Scheme || asciiLower(u.Host) != a.Host {
 			continue
 		}
 		if p2 == a.Path || strings.HasPrefix(p2, strings.TrimSuffix(a.Path, "/")+"/") {

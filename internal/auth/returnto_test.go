@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,9 @@ func TestReturnPolicy(t *testing.T) {
 		{"empty", "", false},
 		{"whitespace", " https://app.example.com/callback", false},
 		{"newline", "https://app.example.com/callback\r\nx", false},
+		{"host in other ASCII case", "https://APP.Example.com/callback", true},
+		{"non-ASCII host refused", "https://app.exampl\u0435.com/callback", false},
+		{"KELVIN SIGN in the host refused", "https://\u212Aakao.example/callback", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,10 +63,14 @@ func TestReturnPolicyOrigins(t *testing.T) {
 	}
 }
 
-// FuzzReturnPolicy: whatever the input, an accepted URL has an allowed
-// origin and no userinfo, so the browser can only land on the app.
+// FuzzReturnPolicy: whatever the input, an accepted URL, once serialised
+// and parsed again (as the browser will), has the allowed scheme and host
+// (hosts compare ASCII case-insensitively, like the policy and browsers),
+// no userinfo or fragment, and a path at or below /callback at a segment
+// boundary without dot segments, so the browser can only land on the app.
 func FuzzReturnPolicy(f *testing.F) {
-	for _, s := range []string{"https://app.example.com/callback", "https://app.example.com/callback/../x", "//evil", "https://app.example.com%40evil.com/callback"} {
+	for _, s := range []string{"https://app.example.com/callback", "https://APP.example.com/callback/x?y=1", "https://app.example.com/callback/../x",
+		"//evil", "https://app.example.com%40evil.com/callback", "https://app.example.com/callbackx", "https://\u212Aapp.example.com/callback"} {
 		f.Add(s)
 	}
 	p := NewReturnPolicy([]string{"https://app.example.com/callback"})
@@ -72,11 +80,14 @@ func FuzzReturnPolicy(f *testing.F) {
 			return
 		}
 		re, err := url.Parse(u.String())
-		if err != nil || re.Scheme != "https" || re.Host != "app.example.com" || re.User != nil {
+		if err != nil || re.Scheme != "https" || asciiLower(re.Host) != "app.example.com" || re.User != nil || re.Fragment != "" {
 			t.Fatalf("accepted %q → %v", s, u)
 		}
-		if !strings.HasPrefix(re.Path, "/callback") {
-			t.Fatalf("accepted path %q", re.Path)
+		if re.Path != "/callback" && !strings.HasPrefix(re.Path, "/callback/") {
+			t.Fatalf("accepted %q: path %q is not /callback or below it", s, re.Path)
+		}
+		if c := path.Clean(re.Path); c != re.Path && c+"/" != re.Path {
+			t.Fatalf("accepted %q: path %q has dot segments", s, re.Path)
 		}
 	})
 }

@@ -55,6 +55,9 @@ type Service struct {
 	log *slog.Logger
 	obs Observer
 	ret ReturnPolicy
+	// admin matches the admin page's callback: logins returning there
+	// always end in an admin code (see deliversCode).
+	admin ReturnPolicy
 }
 
 // New returns a Service over d.
@@ -69,7 +72,11 @@ func New(d Deps) *Service {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Service{d: d, log: d.Logger, obs: obs, ret: NewReturnPolicy(append([]string{d.Config.BaseURL + "/admin/callback"}, d.Config.AllowedReturnURLs...))}
+	adminCallback := d.Config.BaseURL + "/admin/callback"
+	return &Service{d: d, log: d.Logger, obs: obs,
+		ret:   NewReturnPolicy(append([]string{adminCallback}, d.Config.AllowedReturnURLs...)),
+		admin: NewReturnPolicy([]string{adminCallback}),
+	}
 }
 
 // Config returns the configuration the service runs with.

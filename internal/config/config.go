@@ -5,9 +5,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +38,22 @@ type Config struct {
 	LoginStateTTL     time.Duration `env:"LOGIN_STATE_TTL" envDefault:"10m"`
 	CodeTTL           time.Duration `env:"CODE_TTL" envDefault:"60s"`
 	ProviderTimeout   time.Duration `env:"PROVIDER_TIMEOUT" envDefault:"10s"`
-	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// ShutdownDrain is how long, after SIGTERM, the broker keeps accepting
+	// requests while /readyz answers 503, so load balancers stop sending
+	// new ones before the listener closes. Unset: see Drain.
+	ShutdownDrain *time.Duration `env:"SHUTDOWN_DRAIN"`
+	// ShutdownTimeout bounds how long requests in flight when the drain
+	// ends get to finish; connections still open then are closed.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// DatabaseWait is how long start-up retries an unreachable database
+	// (containers start in any order) before giving up.
+	DatabaseWait time.Duration `env:"DATABASE_WAIT" envDefault:"60s"`
+
+	// MetricsAddr is the listen address of /metrics (and pprof), apart
+	// from the public one; empty: no metrics listener.
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// MetricsPprof serves net/http/pprof on MetricsAddr.
+	MetricsPprof bool `env:"METRICS_PPROF" envDefault:"false"`
 
 	AllowedReturnURLs []string `env:"ALLOWED_RETURN_URLS" envSeparator:","`
 	TokenDelivery     string   `env:"TOKEN_DELIVERY" envDefault:"code"`
@@ -75,6 +93,18 @@ type Config struct {
 
 // Production reports whether APP_ENV is production.
 func (c *Config) Production() bool { return c.AppEnv == "production" }
+
+// Drain is SHUTDOWN_DRAIN, defaulting to 5s in production (a load
+// balancer's probe interval) and 0 in development (Ctrl-C stops at once).
+func (c *Config) Drain() time.Duration {
+	if c.ShutdownDrain != nil {
+		return *c.ShutdownDrain
+	}
+	if c.Production() {
+		return 5 * time.Second
+	}
+	return 0
+}
 
 // DevLoginEnabled reports whether the dev provider is on.
 func (c *Config) DevLoginEnabled() bool {
@@ -222,8 +252,11 @@ func (c *Config) validate() Problems {
 		add(fmt.Sprintf("DATABASE_URL: %q is not sqlite://PATH or postgres://…", c.DatabaseURL))
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel" && u.Scheme != "redis-cluster") {
-			add(fmt.Sprintf("REDIS_URL: %q is not a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL", redact(c.RedisURL)))
+		// The forms redisstore.Connect accepts (TestRedisSchemesAgree keeps
+		// the two lists equal); its options are checked by app.Check.
+		scheme, _, _ := strings.Cut(c.RedisURL, "://")
+		if !slices.Contains(RedisSchemes(), strings.ToLower(scheme)) || !strings.Contains(c.RedisURL, "://") {
+			add(fmt.Sprintf("REDIS_URL: %q is not a URL of %s", redact(c.RedisURL), strings.Join(schemeList(RedisSchemes()), ", ")))
 		}
 	}
 	positive := func(name string, d time.Duration) {
@@ -236,6 +269,37 @@ func (c *Config) validate() Problems {
 	positive("LOGIN_STATE_TTL", c.LoginStateTTL)
 	positive("CODE_TTL", c.CodeTTL)
 	positive("PROVIDER_TIMEOUT", c.ProviderTimeout)
+	positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	positive("DATABASE_WAIT", c.DatabaseWait)
+	if c.ShutdownDrain != nil && *c.ShutdownDrain < 0 {
+		add(fmt.Sprintf("SHUTDOWN_DRAIN: %s must not be negative", *c.ShutdownDrain))
+	}
+	for _, rl := range []struct {
+		name string
+		v    int
+	}{{"RATE_LIMIT_AUTH", c.RateLimitAuth}, {"RATE_LIMIT_TOKEN", c.RateLimitToken}, {"RATE_LIMIT_REFRESH", c.RateLimitRefresh}} {
+		if rl.v < 0 {
+			add(fmt.Sprintf("%s: %d must not be negative (0 turns the limit off)", rl.name, rl.v))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			add(fmt.Sprintf("TRUSTED_PROXIES: %q is not an IP address or CIDR range (like 10.0.0.0/8)", p))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		add(fmt.Sprintf("LISTEN_ADDR: %q is not host:port (like :8080 or 127.0.0.1:8080)", c.ListenAddr))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			add(fmt.Sprintf("METRICS_ADDR: %q is not host:port (like :9090 or 127.0.0.1:9090)", c.MetricsAddr))
+		} else if c.MetricsAddr == c.ListenAddr {
+			add(fmt.Sprintf("METRICS_ADDR: %q is LISTEN_ADDR; metrics need a listener of their own", c.MetricsAddr))
+		}
+	}
+	if c.MetricsPprof && c.MetricsAddr == "" {
+		add("METRICS_PPROF: needs METRICS_ADDR (pprof is served only on the metrics listener)")
+	}
 	if c.RefreshReuseGrace < 0 {
 		add(fmt.Sprintf("REFRESH_REUSE_GRACE: %s must not be negative", c.RefreshReuseGrace))
 	}
@@ -280,6 +344,56 @@ func (c *Config) validate() Problems {
 		add("OIDC_ISSUER: required when OIDC_CLIENT_ID is set")
 	}
 	return p
+}
+
+// Warnings are settings that are allowed but probably not what a
+// production operator wants; start-up logs each, naming the variable.
+func (c *Config) Warnings() []string {
+	var w []string
+	if !c.Production() {
+		return w
+	}
+	if len(c.AllowedReturnURLs) == 0 {
+		w = append(w, "ALLOWED_RETURN_URLS: empty; logins can only end on the broker's own page or in a native app (no SPA can receive a code or cookies), and no origin passes CORS")
+	}
+	for _, rl := range []struct {
+		name string
+		v    int
+	}{{"RATE_LIMIT_AUTH", c.RateLimitAuth}, {"RATE_LIMIT_TOKEN", c.RateLimitToken}, {"RATE_LIMIT_REFRESH", c.RateLimitRefresh}} {
+		if rl.v == 0 {
+			w = append(w, rl.name+": 0 turns this rate limit off")
+		}
+	}
+	return w
+}
+
+// RedisSchemes are the REDIS_URL schemes the broker accepts (see
+// redisstore.Connect for their forms).
+func RedisSchemes() []string {
+	return []string{"redis", "rediss", "unix", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster"}
+}
+
+func schemeList(schemes []string) []string {
+	out := make([]string, len(schemes))
+	for i, s := range schemes {
+		out[i] = s + "://"
+	}
+	return out
+}
+
+// ParseTrustedProxy parses one TRUSTED_PROXIES entry: a CIDR range, or a
+// single address (as its /32 or /128).
+func ParseTrustedProxy(entry string) (netip.Prefix, error) {
+	entry = strings.TrimSpace(entry)
+	if strings.Contains(entry, "/") {
+		p, err := netip.ParsePrefix(entry)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(entry)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // redact hides a password in a URL so it can appear in an error line.

@@ -41,8 +41,9 @@ func serve(t *testing.T, ln net.Listener, h http.Handler) {
 
 // broker is an authbroker built with app.Build and served on 127.0.0.1.
 type broker struct {
-	URL    string
-	Config *config.Config
+	URL        string
+	MetricsURL string
+	Config     *config.Config
 }
 
 // startBroker starts a broker on ln (see apptest.Start); env entries win
@@ -50,14 +51,14 @@ type broker struct {
 func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
 	t.Helper()
 	b := apptest.Start(t, ln, env...)
-	return &broker{URL: b.URL, Config: b.Config}
+	return &broker{URL: b.URL, MetricsURL: b.MetricsURL, Config: b.Config}
 }
 
 // refreshes is the number of refresh grants the broker has answered, by
 // any outcome (rotated, grace, reuse_revoked, invalid), from /metrics.
 func (b *broker) refreshes(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/authbroker/authbroker/internal/email"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 )
@@ -60,7 +61,7 @@ type Service struct {
 	// "never": every new provider account is a new member.
 	LinkByEmail string
 	// AdminEmails are granted the admin role when a sign-in proves one of
-	// them (case-insensitive; surrounding spaces ignored).
+	// them (compared by email.Key; surrounding spaces ignored).
 	AdminEmails []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -332,7 +333,7 @@ func (s *Service) absorb(m *store.Member, p providers.Profile) {
 	switch {
 	case m.Email == "" && p.Email != "":
 		m.Email, m.EmailVerified = p.Email, verifiedEmail(p) != ""
-	case !m.EmailVerified && verifiedEmail(p) != "" && strings.EqualFold(m.Email, p.Email):
+	case !m.EmailVerified && verifiedEmail(p) != "" && email.Same(m.Email, p.Email):
 		m.EmailVerified = true
 	}
 	if m.Name == "" {
@@ -351,15 +352,17 @@ func (s *Service) absorb(m *store.Member, p providers.Profile) {
 // verified email (so adding a member's address to ADMIN_EMAILS takes effect
 // at their next sign-in with any provider, even one without email).
 func (s *Service) grantsAdmin(m store.Member, p providers.Profile) bool {
-	return s.isAdminEmail(verifiedEmail(p)) || (m.EmailVerified && s.isAdminEmail(m.Email))
+	return s.IsAdminEmail(verifiedEmail(p)) || (m.EmailVerified && s.IsAdminEmail(m.Email))
 }
 
-func (s *Service) isAdminEmail(email string) bool {
-	if email == "" {
+// IsAdminEmail reports whether addr is one of ADMIN_EMAILS, compared by
+// email.Key (ASCII case folded, nothing else).
+func (s *Service) IsAdminEmail(addr string) bool {
+	if addr == "" {
 		return false
 	}
 	for _, a := range s.AdminEmails {
-		if strings.EqualFold(strings.TrimSpace(a), email) {
+		if email.Same(strings.TrimSpace(a), addr) {
 			return true
 		}
 	}

@@ -254,6 +254,20 @@ var oauth2ProcessRules = []struct {
 		}
 	}},
 
+	{"a Unicode look-alike email is another address: no link", func(t *testing.T, f fixture) {
+		g := profile("google")
+		g.Email = "kim." + g.Subject + "@corp.example"
+		m := process(t, f.service(base), g).Member
+		for _, lookAlike := range []string{"\u212Aim.", "\u212AIM."} { // KELVIN SIGN: strings.ToLower makes it "k"
+			gh := profile("github")
+			gh.Email = lookAlike + g.Subject + "@corp.example"
+			res := process(t, f.service(base.Add(time.Minute)), gh)
+			if res.Member.ID == m.ID {
+				t.Fatalf("%+q linked to the member of %q", gh.Email, g.Email)
+			}
+		}
+	}},
+
 	{"email unverified by the provider: new member", func(t *testing.T, f fixture) {
 		g := profile("google")
 		m := process(t, f.service(base), g).Member
@@ -328,6 +342,18 @@ var oauth2ProcessRules = []struct {
 		res := process(t, f.service(base, withAdmins("someone@else.example", "  "+strings.ToLower(p.Email)+" ")), p)
 		if res.Member.Role != store.RoleAdmin {
 			t.Fatalf("role = %q, want admin", res.Member.Role)
+		}
+	}},
+
+	{"admin email look-alikes grant nothing", func(t *testing.T, f fixture) {
+		for i, lookAlike := range []string{"\u212Aim", "\u017Fam", "k\u0131m"} { // KELVIN SIGN, LONG S, dotless i
+			p := profile("google")
+			p.Email = lookAlike + "@corp.example"
+			p.Subject += string(rune('a' + i))
+			res := process(t, f.service(base, withAdmins("kim@corp.example", "sam@corp.example")), p)
+			if res.Member.Role != store.RoleUser {
+				t.Fatalf("%+q got role %q from ADMIN_EMAILS", p.Email, res.Member.Role)
+			}
 		}
 	}},
 

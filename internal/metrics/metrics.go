@@ -88,7 +88,7 @@ func (m *Metrics) Refresh(outcome string) {
 }
 
 // StoreError counts a request that failed because a store did.
-func (m *Metrics) StoreError(route string) { m.storeErr.WithLabelValues(route).Inc() }
+func (m *Metrics) StoreError(route string) { m.storeErr.WithLabelValues(Route(route)).Inc() }
 
 // RateLimited counts a 429.
 func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
@@ -101,13 +101,45 @@ func (m *Metrics) ProviderCall(provider string, d time.Duration, failed bool) {
 	}
 }
 
+// statusClass is "1xx" … "5xx"; anything outside 100–599 is "other".
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Middleware observes request latency by route pattern (bounded labels:
-// unmatched paths share one label).
+// Method is the label value of an HTTP method: the standard methods by
+// name, anything else a client invents as "other". A client chooses the
+// method, so taking it as it comes would let anyone add a series (and the
+// memory behind it) per request.
+func Method(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// Route is the label value of a matched route: its pattern (a closed set,
+// the routes the server registers), or "unmatched" for a path no route
+// matches. Never the request path, which the client chooses.
+func Route(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	return pattern
+}
+
+// Middleware observes request latency by route pattern, method and status
+// class. Every label value comes from a closed set (Route, Method, 1xx–5xx),
+// so no request can add a series.
 func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -118,11 +150,7 @@ func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				status = he.Code
 			}
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status/100)+"xx").Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(Route(c.Path()), Method(c.Request().Method), statusClass(status)).Observe(time.Since(start).Seconds())
 		return err
 	}
 }

@@ -60,7 +60,7 @@ func newFixture(t *testing.T, p session.Policy) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := token.ParseKeys("ES256", pemKey)
+	keys, err := token.ParseKeys("ES256", pemKey, "https://auth.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestRevokeAcceptsAnyTokenOfTheSession(t *testing.T) {
 func newBenchService(b *testing.B, st store.Sessions, dl store.Denylist, deny *session.DenyCache) *session.Service {
 	b.Helper()
 	pemKey, _ := token.GenerateKeyPEM("ES256")
-	keys, _ := token.ParseKeys("ES256", pemKey)
+	keys, _ := token.ParseKeys("ES256", pemKey, "https://auth.example.com")
 	kr, _ := secrets.Parse([]byte(secrets.NewKeyLine()))
 	return session.New(session.Deps{Store: st, Denylist: dl, Deny: deny, Codec: session.NewCodec(kr),
 		Issuer: token.NewIssuer(keys, "https://auth.example.com", "app", 15*time.Minute, nil),

@@ -75,7 +75,8 @@ type Identity struct {
 }
 
 // MemberQuery selects a page of members for the admin API.
-// Search matches email or name (case-insensitive substring); Provider keeps
+// Search matches email (substring under email.Key: ASCII case folded only)
+// or name (case-insensitive substring); Provider keeps
 // members with an identity at that provider. Cursor is the opaque NextCursor
 // of the previous page; members are ordered by creation, newest first.
 type MemberQuery struct {
@@ -97,8 +98,9 @@ type Members interface {
 	GetMember(ctx context.Context, id string) (Member, error)
 	// FindIdentity returns ErrNotFound when (provider, subject) is not linked.
 	FindIdentity(ctx context.Context, provider, subject string) (Identity, error)
-	// FindMemberByVerifiedEmail returns the oldest member whose email equals
-	// email (case-insensitively) and is verified, or ErrNotFound.
+	// FindMemberByVerifiedEmail returns the oldest member whose verified
+	// email has the same email.Key as email (ASCII case folded, nothing
+	// else: see package email), or ErrNotFound.
 	FindMemberByVerifiedEmail(ctx context.Context, email string) (Member, error)
 	// CreateMember inserts m and its first identity in one transaction. If
 	// the identity is already linked it returns ErrConflict and inserts

@@ -45,8 +45,10 @@ const (
 // signing keys, kept so that tokens signed before a rotation verify until
 // they expire. A Keyset is immutable and safe for concurrent use.
 //
-// Every key's kid is its RFC 7638 thumbprint (bearer.Thumbprint), so a kid
-// always names one key and never needs to be configured.
+// Every public key's kid is its RFC 7638 thumbprint (bearer.Thumbprint), and
+// every HS256 secret's is bearer.SecretKeyID (a MAC, never a plain hash of
+// the secret), so a kid always names one key and never needs to be
+// configured.
 type Keyset struct {
 	alg    string
 	kid    string
@@ -84,6 +86,9 @@ type Keyset struct {
 // at <DATA_DIR>/jwt-<alg>.pem (jwt-hs256.key for HS256), mode 0600 in a
 // 0700 directory, and reused on later starts so that tokens survive
 // restarts. Production never generates keys.
+//
+// Every error starts with the variable to fix (JWT_KEY_FILE, JWT_SECRET or
+// DATA_DIR): they are configuration problems, reported one line each.
 func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	alg := cfg.JWTAlg
 	if alg == "" {
@@ -95,9 +100,9 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	)
 	switch {
 	case alg == bearer.HS256 && cfg.JWTSecret != "" && cfg.JWTKeyFile != "":
-		return nil, errors.New("JWT_SECRET and JWT_KEY_FILE are both set; keep one")
+		return nil, errors.New("JWT_SECRET: JWT_SECRET and JWT_KEY_FILE are both set; keep one")
 	case alg == bearer.HS256 && cfg.JWTSecret != "":
-		ks, err = newHMACKeyset([][]byte{[]byte(cfg.JWTSecret)})
+		ks, err = newHMACKeyset(cfg.BaseURL, [][]byte{[]byte(cfg.JWTSecret)})
 		if err != nil {
 			return nil, fmt.Errorf("JWT_SECRET: %w", err)
 		}
@@ -106,9 +111,9 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 		if rerr != nil {
 			return nil, fmt.Errorf("JWT_KEY_FILE: %w", rerr)
 		}
-		ks, err = ParseKeys(alg, data)
+		ks, err = ParseKeys(alg, data, cfg.BaseURL)
 		if err != nil {
-			return nil, fmt.Errorf("JWT_KEY_FILE %s: %w", cfg.JWTKeyFile, err)
+			return nil, fmt.Errorf("JWT_KEY_FILE: %s: %w", cfg.JWTKeyFile, err)
 		}
 	case cfg.Production():
 		if alg == bearer.HS256 {
@@ -116,20 +121,24 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 		}
 		return nil, errors.New("JWT_KEY_FILE: required in production (run `authbroker keygen`)")
 	default:
-		ks, err = devKeys(cfg.DataDir, alg)
+		ks, err = devKeys(cfg.DataDir, alg, cfg.BaseURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("DATA_DIR: %w", err)
 		}
 	}
 	if cfg.Production() && alg == bearer.HS256 {
 		// Verify-only secrets (rotation) accept tokens too: a short one could
 		// be brute-forced into minting tokens, so the rule covers them all.
 		if s, _ := ks.signer.([]byte); len(s) < minProdSecret {
-			return nil, errors.New("HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
+			name := "JWT_SECRET"
+			if cfg.JWTKeyFile != "" {
+				name = "JWT_KEY_FILE"
+			}
+			return nil, errors.New(name + ": HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
 		}
 		for _, k := range ks.verify {
 			if s, ok := k.Key.([]byte); ok && len(s) < minProdSecret {
-				return nil, errors.New("HS256 verification secret shorter than 32 bytes in JWT_KEY_FILE; refused when APP_ENV=production")
+				return nil, errors.New("JWT_KEY_FILE: HS256 verification secret shorter than 32 bytes; refused when APP_ENV=production")
 			}
 		}
 	}
@@ -139,8 +148,9 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 // ParseKeys builds a Keyset from the contents of a key file: PEM blocks for
 // ES256, RS256 and EdDSA (PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY; PUBLIC
 // KEY for previous keys; EC PARAMETERS blocks are skipped), or one secret per
-// line for HS256. The first key signs and must be of type alg.
-func ParseKeys(alg string, data []byte) (*Keyset, error) {
+// line for HS256. The first key signs and must be of type alg. issuer (the
+// broker's BASE_URL) goes into the kid of HS256 secrets (bearer.SecretKeyID).
+func ParseKeys(alg string, data []byte, issuer string) (*Keyset, error) {
 	if alg == bearer.HS256 {
 		var secrets [][]byte
 		for line := range bytes.Lines(data) {
@@ -149,7 +159,7 @@ func ParseKeys(alg string, data []byte) (*Keyset, error) {
 				secrets = append(secrets, line)
 			}
 		}
-		return newHMACKeyset(secrets)
+		return newHMACKeyset(issuer, secrets)
 	}
 	if !asymmetric(alg) {
 		return nil, fmt.Errorf("unsupported JWT_ALG %q", alg)
@@ -210,7 +220,7 @@ func ParseKeys(alg string, data []byte) (*Keyset, error) {
 	if signer == nil {
 		return nil, errors.New("no PEM private key found")
 	}
-	return newKeyset(alg, signer, public)
+	return newKeyset(alg, signer, public, "")
 }
 
 // GenerateKeyPEM returns a new signing key for alg in the form ParseKeys
@@ -272,7 +282,7 @@ func (k *Keyset) VerificationKey(ctx context.Context, kid string) (any, string, 
 	return k.verify.VerificationKey(ctx, kid)
 }
 
-func newHMACKeyset(secrets [][]byte) (*Keyset, error) {
+func newHMACKeyset(issuer string, secrets [][]byte) (*Keyset, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("no HS256 secret")
 	}
@@ -280,12 +290,12 @@ func newHMACKeyset(secrets [][]byte) (*Keyset, error) {
 	for _, s := range secrets {
 		public = append(public, bytes.Clone(s))
 	}
-	return newKeyset(bearer.HS256, public[0], public)
+	return newKeyset(bearer.HS256, public[0], public, issuer)
 }
 
-// newKeyset indexes keys by thumbprint and renders the JWKS. keys[0] is the
-// public half (or secret) of signer.
-func newKeyset(alg string, signer any, keys []any) (*Keyset, error) {
+// newKeyset indexes keys by kid and renders the JWKS. keys[0] is the
+// public half (or secret) of signer; issuer salts the kids of secrets.
+func newKeyset(alg string, signer any, keys []any, issuer string) (*Keyset, error) {
 	ks := &Keyset{alg: alg, signer: signer, verify: make(bearer.StaticKeys, len(keys))}
 	ks.method = jwt.GetSigningMethod(alg)
 	if ks.method == nil {
@@ -293,9 +303,18 @@ func newKeyset(alg string, signer any, keys []any) (*Keyset, error) {
 	}
 	published := make([]jwk, 0, len(keys))
 	for i, key := range keys {
-		kid, err := bearer.Thumbprint(key)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		var kid string
+		if secret, ok := key.([]byte); ok {
+			if len(secret) == 0 {
+				return nil, fmt.Errorf("key %d: empty secret", i+1)
+			}
+			kid = bearer.SecretKeyID(issuer, secret)
+		} else {
+			k, err := bearer.Thumbprint(key)
+			if err != nil {
+				return nil, fmt.Errorf("key %d: %w", i+1, err)
+			}
+			kid = k
 		}
 		if _, dup := ks.verify[kid]; dup {
 			return nil, fmt.Errorf("key %d: the same key appears twice", i+1)
@@ -418,7 +437,7 @@ func describe(key any) string {
 // first use. The file is created exclusively (written to a temporary file
 // and hard-linked into place), so two processes starting together agree on
 // one key.
-func devKeys(dir, alg string) (*Keyset, error) {
+func devKeys(dir, alg, issuer string) (*Keyset, error) {
 	name := "jwt-" + strings.ToLower(alg) + ".pem"
 	if alg == bearer.HS256 {
 		name = "jwt-hs256.key"
@@ -431,7 +450,7 @@ func devKeys(dir, alg string) (*Keyset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("development key %s: %w", path, err)
 	}
-	ks, err := ParseKeys(alg, data)
+	ks, err := ParseKeys(alg, data, issuer)
 	if err != nil {
 		return nil, fmt.Errorf("development key %s: %w", path, err)
 	}

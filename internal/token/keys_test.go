@@ -38,7 +38,7 @@ func genPEM(t testing.TB, alg string) []byte {
 
 func mustParse(t testing.TB, alg string, data []byte) *Keyset {
 	t.Helper()
-	ks, err := ParseKeys(alg, data)
+	ks, err := ParseKeys(alg, data, "https://auth.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,15 +139,32 @@ func TestLoadKeysConfiguration(t *testing.T) {
 	}
 }
 
+// TestJWTSecretKidAndNoPublication: every token names its key in the
+// clear, so an HS256 kid must not be a hash of the secret (the RFC 7638
+// thumbprint of an oct key is one, and the same in every deployment): it is
+// a MAC keyed by the secret and salted with the issuer.
 func TestJWTSecretKidAndNoPublication(t *testing.T) {
 	secret := "a-shared-secret-of-at-least-32-bytes!"
-	ks, err := LoadKeys(&config.Config{JWTAlg: "HS256", JWTSecret: secret})
+	ks, err := LoadKeys(&config.Config{JWTAlg: "HS256", JWTSecret: secret, BaseURL: "https://auth.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte(`{"k":"` + base64.RawURLEncoding.EncodeToString([]byte(secret)) + `","kty":"oct"}`))
-	if want := base64.RawURLEncoding.EncodeToString(sum[:]); ks.KeyID() != want {
-		t.Fatalf("kid = %s, want oct thumbprint %s", ks.KeyID(), want)
+	plain := sha256.Sum256([]byte(secret))
+	for _, hash := range [][]byte{sum[:], sum[:16], plain[:], plain[:16]} {
+		if ks.KeyID() == base64.RawURLEncoding.EncodeToString(hash) {
+			t.Fatalf("kid %s is a plain hash of the secret", ks.KeyID())
+		}
+	}
+	if want := bearer.SecretKeyID("https://auth.example.com", []byte(secret)); ks.KeyID() != want {
+		t.Fatalf("kid = %s, want bearer.SecretKeyID %s (what resource servers compute)", ks.KeyID(), want)
+	}
+	other, err := LoadKeys(&config.Config{JWTAlg: "HS256", JWTSecret: secret, BaseURL: "https://other.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.KeyID() == ks.KeyID() {
+		t.Fatal("two deployments with one secret share a kid: the kid is not salted")
 	}
 	if got := string(ks.JWKS()); got != `{"keys":[]}` {
 		t.Fatalf("HS256 JWKS = %s, want no keys", got)
@@ -219,7 +236,7 @@ func TestKeyFileFormats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ks, err := ParseKeys(tc.alg, tc.data)
+			ks, err := ParseKeys(tc.alg, tc.data, "https://auth.example.com")
 			if !tc.ok {
 				if err == nil {
 					t.Fatal("accepted")

@@ -98,3 +98,32 @@ func TestNaverExpiresInIsAString(t *testing.T) {
 		t.Fatalf("expires_in = %#v, want a string as Naver sends it", tok["expires_in"])
 	}
 }
+
+// TestKakaoTokenInfoShape: GET /v1/user/access_token_info answers Kakao's
+// documented fields (id, expires_in in seconds, app_id) with the app the
+// token was issued to, and -401 for a token Kakao does not know.
+func TestKakaoTokenInfoShape(t *testing.T) {
+	fake := providertest.NewKakao(t)
+	get := func(tok string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, fake.URL+"/v1/user/access_token_info", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	st, body := get(fake.IssueAccessToken(fake.User()))
+	if st != http.StatusOK || body["id"] != float64(3141592653) || body["app_id"] != float64(fake.AppID) || body["expires_in"].(float64) <= 0 || len(body) != 3 {
+		t.Fatalf("token info: %d %v", st, body)
+	}
+	if _, foreign := get(fake.IssueForeignAccessToken(fake.User())); foreign["app_id"] == float64(fake.AppID) {
+		t.Fatalf("a foreign token reports our app: %v", foreign)
+	}
+	if st, body := get("unknown"); st != http.StatusUnauthorized || body["code"] != float64(-401) {
+		t.Fatalf("unknown token: %d %v", st, body)
+	}
+}

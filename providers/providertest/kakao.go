@@ -23,11 +23,39 @@ func NewKakaoOIDC(t testing.TB, opts ...Option) *Server {
 	return newServer(t, kindKakao, kakaoUser(), append([]Option{func(s *Server) { s.oidc = true }}, opts...)...)
 }
 
+// kakaoAppID is the fake Kakao app's numeric id; tokens issued to "another
+// app" report kakaoForeignAppID.
+const (
+	kakaoAppID        = 1048576
+	kakaoForeignAppID = 2097152
+)
+
 func kakaoUser() User {
 	return User{
 		ID: "3141592653", Email: "ada@example.com", EmailVerified: true,
 		Name: "에이다", Picture: "https://k.kakaocdn.net/dn/ada/img_640x640.jpg",
 	}
+}
+
+// kakaoTokenInfo is GET /v1/user/access_token_info (Kakao Login REST API,
+// "Retrieve token information"): the user, the remaining lifetime in
+// seconds and the app the token was issued to.
+func (s *Server) kakaoTokenInfo(w http.ResponseWriter, r *http.Request) {
+	it, ok := s.bearer(r)
+	if !ok {
+		s.apiError(w, http.StatusUnauthorized, "-401", "this access token does not exist")
+		return
+	}
+	id, err := strconv.ParseInt(it.user.ID, 10, 64)
+	if err != nil {
+		http.Error(w, "fake Kakao ids are numeric", http.StatusInternalServerError)
+		return
+	}
+	app := s.AppID
+	if it.foreign {
+		app = kakaoForeignAppID
+	}
+	s.writeJSON(w, TokenInfo, http.StatusOK, map[string]any{"id": id, "expires_in": 21599, "app_id": app})
 }
 
 // kakaoMe is GET or POST /v2/user/me (Kakao Login REST API, "Retrieve

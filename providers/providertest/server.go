@@ -47,6 +47,7 @@ const (
 	UserInfo   Endpoint = "userinfo"
 	Emails     Endpoint = "emails"      // GitHub GET /user/emails
 	CheckToken Endpoint = "check_token" // GitHub POST /applications/{client_id}/token
+	TokenInfo  Endpoint = "token_info"  // Kakao GET /v1/user/access_token_info
 )
 
 // User is the account the fake signs in. Fields a provider does not have
@@ -136,6 +137,9 @@ type Server struct {
 	// ClientID and ClientSecret are the credentials the fake accepts.
 	ClientID     string
 	ClientSecret string
+	// AppID is the numeric app id (Kakao): what access_token_info reports
+	// for tokens issued to this app.
+	AppID int64
 
 	kind kind
 	oidc bool
@@ -193,6 +197,9 @@ func newServer(t testing.TB, k kind, user User, opts ...Option) *Server {
 		tokens:       map[string]issued{},
 		faults:       map[Endpoint]Fault{},
 	}
+	if k == kindKakao {
+		s.AppID = kakaoAppID
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -237,6 +244,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		handle("POST /api/v3/applications/{client}/token", CheckToken, s.githubCheckToken)
 	case kindKakao:
 		handle("/v2/user/me", UserInfo, s.kakaoMe)
+		handle("GET /v1/user/access_token_info", TokenInfo, s.kakaoTokenInfo)
 	case kindNaver:
 		handle("GET /v1/nid/me", UserInfo, s.naverMe)
 	}
@@ -322,7 +330,8 @@ func (s *Server) IssueAccessToken(u User) string {
 }
 
 // IssueForeignAccessToken mints a token for u issued to some other app:
-// the profile API accepts it, GitHub's check-token does not.
+// the profile API accepts it, GitHub's check-token does not, and Kakao's
+// access_token_info names the other app.
 func (s *Server) IssueForeignAccessToken(u User) string {
 	return s.issue(u, s.defaultScope(), true)
 }
@@ -357,6 +366,7 @@ func (s *Server) Provider() providers.Settings {
 		p.AuthURL, p.TokenURL, p.APIURL = s.URL+"/login/oauth/authorize", s.URL+"/login/oauth/access_token", s.URL+"/api/v3"
 	case kindKakao:
 		p.AuthURL, p.TokenURL, p.APIURL = s.URL+"/oauth/authorize", s.URL+"/oauth/token", s.URL
+		p.AppID = fmt.Sprint(s.AppID)
 		if s.oidc {
 			p.Issuer = s.URL
 		}
@@ -374,7 +384,7 @@ func (s *Server) Env() []string {
 	var out []string
 	for _, kv := range [][2]string{
 		{"CLIENT_ID", p.ClientID}, {"CLIENT_SECRET", p.ClientSecret}, {"AUTH_URL", p.AuthURL},
-		{"TOKEN_URL", p.TokenURL}, {"API_URL", p.APIURL}, {"ISSUER", p.Issuer}, {"NAME", p.DisplayName},
+		{"TOKEN_URL", p.TokenURL}, {"API_URL", p.APIURL}, {"ISSUER", p.Issuer}, {"NAME", p.DisplayName}, {"APP_ID", p.AppID},
 	} {
 		if kv[1] != "" {
 			out = append(out, prefix+kv[0]+"="+kv[1])

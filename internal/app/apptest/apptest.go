@@ -21,10 +21,13 @@ import (
 // Broker is a running broker.
 type Broker struct {
 	// URL is where this instance listens (its BASE_URL unless env set one).
-	URL    string
-	App    *app.App
-	Config *config.Config
-	logs   *lockedBuffer
+	URL string
+	// MetricsURL is the base URL of its metrics listener (/metrics), as
+	// METRICS_ADDR serves it apart from the public one.
+	MetricsURL string
+	App        *app.App
+	Config     *config.Config
+	logs       *lockedBuffer
 }
 
 // Listen reserves a loopback port: BASE_URL must be known before Build.
@@ -89,15 +92,17 @@ func StartWith(t testing.TB, o Options) *Broker {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
+	msrv := httptest.NewServer(a.MetricsHandler)
 	t.Cleanup(func() {
 		cancel()
+		msrv.Close()
 		srv.Close()
 		a.Close()
 		if t.Failed() {
 			t.Logf("broker log:\n%s", logs.String())
 		}
 	})
-	return &Broker{URL: base, App: a, Config: cfg, logs: logs}
+	return &Broker{URL: base, MetricsURL: msrv.URL, App: a, Config: cfg, logs: logs}
 }
 
 // lockedBuffer collects log output from concurrent handlers.

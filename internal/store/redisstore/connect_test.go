@@ -2,11 +2,15 @@ package redisstore
 
 import (
 	"crypto/tls"
+	"encoding/json"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authbroker/authbroker/internal/config"
 )
 
 func TestParseURL(t *testing.T) {
@@ -181,5 +185,43 @@ func TestConnectPicksTheClientKind(t *testing.T) {
 			t.Errorf("%s: client %s, want %s", tt.url, got, tt.want)
 		}
 		_ = c.Close()
+	}
+}
+
+// TestConfigSchemesConnect: the schemes configuration validation accepts
+// (config.RedisSchemes) are exactly the ones Connect understands, so a
+// REDIS_URL that passes config is never refused later for its scheme.
+func TestConfigSchemesConnect(t *testing.T) {
+	sample := map[string]string{
+		"redis": "redis://h1", "rediss": "rediss://h1", "unix": "unix:///run/redis.sock",
+		"redis-sentinel": "redis-sentinel://h1/m", "rediss-sentinel": "rediss-sentinel://h1/m",
+		"redis-cluster": "redis-cluster://h1", "rediss-cluster": "rediss-cluster://h1",
+	}
+	for _, s := range config.RedisSchemes() {
+		u, ok := sample[s]
+		if !ok {
+			t.Errorf("config accepts %s:// but this test has no sample for it", s)
+			continue
+		}
+		if _, _, err := parseURL(u); err != nil {
+			t.Errorf("config accepts %s but Connect refuses it: %v", u, err)
+		}
+		delete(sample, s)
+	}
+	for s := range sample {
+		t.Errorf("Connect understands %s:// but config refuses it", s)
+	}
+}
+
+// TestLoggerWritesSlog: a go-redis log line becomes one structured event.
+func TestLoggerWritesSlog(t *testing.T) {
+	var b strings.Builder
+	NewLogger(slog.New(slog.NewJSONHandler(&b, nil))).Printf(t.Context(), "redis: connection pool: failed to dial after %d attempts: %v\n", 5, "refused")
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(b.String()), &ev); err != nil {
+		t.Fatalf("not one JSON line: %q", b.String())
+	}
+	if ev["msg"] != "redis.log" || ev["level"] != "WARN" || ev["message"] != "redis: connection pool: failed to dial after 5 attempts: refused" {
+		t.Fatalf("event = %v", ev)
 	}
 }

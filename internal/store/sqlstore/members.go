@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authbroker/authbroker/internal/email"
 	"github.com/authbroker/authbroker/internal/store"
 )
 
@@ -73,13 +74,13 @@ func (s *Store) FindIdentity(ctx context.Context, provider, subject string) (sto
 }
 
 // FindMemberByVerifiedEmail returns the oldest member whose verified email
-// equals email case-insensitively, or ErrNotFound.
-func (s *Store) FindMemberByVerifiedEmail(ctx context.Context, email string) (store.Member, error) {
-	if email == "" {
+// has the same email.Key as addr, or ErrNotFound.
+func (s *Store) FindMemberByVerifiedEmail(ctx context.Context, addr string) (store.Member, error) {
+	if addr == "" {
 		return store.Member{}, fmt.Errorf("find member by email: %w", store.ErrNotFound)
 	}
 	row := s.read.QueryRowContext(ctx, s.q(`SELECT `+memberCols+` FROM members
-		WHERE email_lower = ? AND email_verified ORDER BY created_at, id LIMIT 1`), strings.ToLower(email))
+		WHERE email_lower = ? AND email_verified ORDER BY created_at, id LIMIT 1`), email.Key(addr))
 	m, err := scanMember(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Member{}, fmt.Errorf("find member by email: %w", store.ErrNotFound)
@@ -112,7 +113,7 @@ func (s *Store) CreateMember(ctx context.Context, m store.Member, first store.Id
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO members (id, email, email_lower, email_verified, name, name_lower,
 			avatar_url, role, status, created_at, updated_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			m.ID, m.Email, strings.ToLower(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name),
+			m.ID, m.Email, email.Key(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name),
 			m.AvatarURL, m.Role, m.Status, s.timeArg(m.CreatedAt), s.timeArg(m.UpdatedAt), s.timeArg(m.LastLoginAt)); err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func (s *Store) UpdateMember(ctx context.Context, m store.Member, prev time.Time
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE members SET email = ?, email_lower = ?, email_verified = ?, name = ?,
 		name_lower = ?, avatar_url = ?, role = ?, status = ?, updated_at = ?, last_login_at = ?
 		WHERE id = ? AND updated_at = ?`),
-		m.Email, strings.ToLower(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name), m.AvatarURL,
+		m.Email, email.Key(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name), m.AvatarURL,
 		m.Role, m.Status, s.timeArg(updated), s.timeArg(m.LastLoginAt), m.ID, s.timeArg(prev))
 	err = affectedOne(res, err)
 	if errors.Is(err, store.ErrNotFound) {
@@ -354,9 +355,13 @@ func (s *Store) ListMembers(ctx context.Context, mq store.MemberQuery) (store.Me
 		args  []any
 	)
 	if mq.Search != "" {
-		pattern := "%" + likeEscaper.Replace(strings.ToLower(mq.Search)) + "%"
+		// Emails are matched under email.Key (the form email_lower holds),
+		// names under Unicode lowercasing: a name search is for people, an
+		// email search must not find a look-alike address.
+		emailPattern := "%" + likeEscaper.Replace(email.Key(mq.Search)) + "%"
+		namePattern := "%" + likeEscaper.Replace(strings.ToLower(mq.Search)) + "%"
 		where = append(where, `(email_lower LIKE ? ESCAPE '\' OR name_lower LIKE ? ESCAPE '\')`)
-		args = append(args, pattern, pattern)
+		args = append(args, emailPattern, namePattern)
 	}
 	if mq.Provider != "" {
 		where = append(where, `EXISTS (SELECT 1 FROM identities i WHERE i.member_id = members.id AND i.provider = ?)`)

@@ -105,23 +105,57 @@ func (stmtTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 // postgresql:// URL. It checks that the database answers but does not
 // migrate: callers run Migrate at start-up.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
+	if err := CheckURL(databaseURL); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	s := &Store{now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
 	var err error
-	switch {
-	case strings.HasPrefix(databaseURL, "sqlite://"):
-		err = s.openSQLite(ctx, strings.TrimPrefix(databaseURL, "sqlite://"))
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+	if IsPostgres(databaseURL) {
 		err = s.openPostgres(ctx, databaseURL)
-	default:
-		return nil, fmt.Errorf("open database: unsupported URL (want sqlite://PATH or postgres://…)")
+	} else {
+		err = s.openSQLite(ctx, strings.TrimPrefix(databaseURL, "sqlite://"))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckURL reports what is wrong with the form of databaseURL, without
+// opening anything: the configuration check at start-up, before the
+// database is waited for. The error never repeats the URL (it may carry a
+// password).
+func CheckURL(databaseURL string) error {
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite://"):
+		path := strings.TrimPrefix(databaseURL, "sqlite://")
+		switch {
+		case path == "":
+			return errors.New("sqlite:// needs a file path (sqlite://./data/authbroker.db)")
+		case path == ":memory:" || strings.HasPrefix(path, "file:"):
+			// An in-memory database would be a different, empty database on
+			// each of the two pools.
+			return errors.New("sqlite:// takes a file path, not :memory: or a file: URI")
+		case strings.ContainsAny(path, "?#"):
+			return errors.New("sqlite:// takes a plain file path without query parameters")
+		}
+		return nil
+	case IsPostgres(databaseURL):
+		if _, err := pgx.ParseConfig(databaseURL); err != nil {
+			// pgx's message may quote the URL, password included.
+			return errors.New("malformed PostgreSQL URL")
+		}
+		return nil
+	}
+	return errors.New("unsupported URL (want sqlite://PATH or postgres://…)")
+}
+
+// IsPostgres reports whether databaseURL names a PostgreSQL database.
+func IsPostgres(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
 }
 
 // sqliteDSN is the modernc.org/sqlite DSN for path. Every connection gets:
@@ -149,17 +183,8 @@ func sqliteDSN(path string, writer bool) string {
 	return path + "?" + q.Encode()
 }
 
+// openSQLite opens the file at path (CheckURL has accepted it).
 func (s *Store) openSQLite(ctx context.Context, path string) error {
-	switch {
-	case path == "":
-		return errors.New("open database: sqlite:// needs a file path (sqlite://./data/authbroker.db)")
-	case path == ":memory:" || strings.HasPrefix(path, "file:"):
-		// An in-memory database would be a different, empty database on
-		// each of the two pools.
-		return errors.New("open database: sqlite:// takes a file path, not :memory: or a file: URI")
-	case strings.ContainsAny(path, "?#"):
-		return errors.New("open database: sqlite:// takes a plain file path without query parameters")
-	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("open database: create directory %s: %w", dir, err)

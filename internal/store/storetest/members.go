@@ -301,6 +301,22 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 		}
 	})
 
+	t.Run("find by verified email: Unicode look-alikes are other addresses", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		local := "im." + randomID(t)[:8]
+		kelvin := newMember(t, now())
+		kelvin.Email = "\u212A" + local + "@corp.example" // KELVIN SIGN, not K
+		if err := st.CreateMember(c, kelvin, newIdentity(t, "google", kelvin)); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		_, err := st.FindMemberByVerifiedEmail(c, "k"+local+"@corp.example")
+		wantNotFound(t, "find the ASCII address", err)
+		got, err := st.FindMemberByVerifiedEmail(c, "\u212A"+local+"@CORP.Example")
+		if err != nil || got.ID != kelvin.ID {
+			t.Fatalf("find the look-alike itself (domain case folded): %v %s", err, got.ID)
+		}
+	})
+
 	t.Run("find by verified email: any case, oldest first, unverified ignored", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		base := now()
@@ -642,6 +658,17 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 		for _, q := range []string{"alice." + tag, "ALICE." + strings.ToUpper(tag) + "@EXAMPLE.com", tag + "@example.c"} {
 			wantMembers(t, "search "+q, listAll(t, st, store.MemberQuery{Search: q}), hit)
 		}
+	})
+
+	t.Run("search by email folds ASCII case only", func(t *testing.T) {
+		st := newStore(t)
+		tag := searchTag(t)
+		kelvin := newMember(t, now())
+		kelvin.Email, kelvin.Name = "\u212Aim."+tag+"@corp.example", "K"
+		createAll(t, st, kelvin)
+		// strings.ToLower would fold KELVIN SIGN to "k" and find it.
+		wantMembers(t, "search kim."+tag, listAll(t, st, store.MemberQuery{Search: "kim." + tag}))
+		wantMembers(t, "search by the look-alike itself", listAll(t, st, store.MemberQuery{Search: "\u212Aim." + tag + "@CORP"}), kelvin)
 	})
 
 	t.Run("search by name, Unicode case-insensitive", func(t *testing.T) {
