@@ -6,42 +6,23 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-// jsClient is the browser client (static/authbroker.js): PKCE login, code
-// exchange, in-memory tokens, single-flight refresh, cookie mode. It is a
-// classic script; /authbroker.mjs serves it as an ES module (jsModule).
+// The browser client (clients/js, the npm package @authbroker/client),
+// built and committed here so that `go build` needs no Node: a classic
+// script defining window.AuthBroker and the same code as an ES module.
+// clients/js's test suite fails when these copies are stale.
 //
-//go:embed static/authbroker.js
-var jsClient []byte
-
-// The classic script ends by calling its wrapper with (globalThis,
-// globalThis): the second argument receives the exports. The module version
-// passes a local object instead and exports its members, so importing it
-// defines no global.
-const (
-	jsClassicCall = "})(globalThis, globalThis);\n"
-	jsModuleHead  = "const authbroker = {};\n"
-	jsModuleCall  = "})(globalThis, authbroker);\n" +
-		"export const AuthBroker = authbroker.AuthBroker;\n" +
-		"export const AuthBrokerError = authbroker.AuthBrokerError;\n" +
-		"export default AuthBroker;\n"
+//go:generate npm --prefix ../clients/js run build
+var (
+	//go:embed static/authbroker.js
+	jsClassic []byte
+	//go:embed static/authbroker.mjs
+	jsModule []byte
 )
-
-// jsModule derives the ES module from the classic script.
-func jsModule(classic []byte) []byte {
-	body, ok := bytes.CutSuffix(classic, []byte(jsClassicCall))
-	if !ok {
-		// The embedded file is fixed at build time: any use of New fails at once.
-		panic("handlers: static/authbroker.js must end with " + strings.TrimSpace(jsClassicCall))
-	}
-	out := append([]byte(jsModuleHead), body...)
-	return append(out, jsModuleCall...)
-}
 
 // jsAsset is one served file with its validator.
 type jsAsset struct {
@@ -54,15 +35,12 @@ func newJSAsset(body []byte) jsAsset {
 	return jsAsset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
-// registerJSClient serves the browser client at GET /authbroker.js (a
-// classic script defining window.AuthBroker, for <script src>) and GET
-// /authbroker.mjs (the same code as an ES module). Apps load it from the
-// broker so that client and server change together.
+// registerJSClient serves the browser client at GET /authbroker.js (for
+// <script src>) and GET /authbroker.mjs (for import). Apps that load it
+// from the broker get the client that matches the server.
 func registerJSClient(e *echo.Echo) {
-	classic := newJSAsset(jsClient)
-	module := newJSAsset(jsModule(jsClient))
-	e.GET("/authbroker.js", serveJS(classic))
-	e.GET("/authbroker.mjs", serveJS(module))
+	e.GET("/authbroker.js", serveJS(newJSAsset(jsClassic)))
+	e.GET("/authbroker.mjs", serveJS(newJSAsset(jsModule)))
 }
 
 // serveJS answers with the script, revalidated by ETag after five minutes.

@@ -298,6 +298,8 @@ type stackOptions struct {
 	introspect bool
 	// providers are the SPA's direct sign-in buttons.
 	providers []spaProvider
+	// proxy puts a holdingProxy between the SPA and the broker.
+	proxy bool
 }
 
 // stack is one scenario's servers.
@@ -306,6 +308,7 @@ type stack struct {
 	api    *resourceServer
 	github *providertest.Server
 	spaURL string // the app's page, also its return URL
+	proxy  *holdingProxy
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -342,8 +345,13 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if cfg.Providers == nil {
 		cfg.Providers = []spaProvider{}
 	}
+	var proxy *holdingProxy
+	if o.proxy {
+		proxy = startHoldingProxy(t, b.URL)
+		cfg.BaseURL = proxy.URL
+	}
 	serveSPA(t, spaLn, cfg)
-	return &stack{broker: b, api: rs, github: gh, spaURL: spaOrigin + "/"}
+	return &stack{broker: b, api: rs, github: gh, spaURL: spaOrigin + "/", proxy: proxy}
 }
 
 // lastCall is the resource server's most recent answered call.
@@ -421,6 +429,30 @@ func newPage(t *testing.T) *page {
 	}
 	p.ctx = ctx
 	return p
+}
+
+// newTab opens another tab in p's browser (same profile: same origin
+// storage, Web Locks and BroadcastChannel), closed at the end of the test.
+func (p *page) newTab() *page {
+	p.t.Helper()
+	q := &page{t: p.t}
+	ctx, cancel := chromedp.NewContext(p.ctx, chromedp.WithListener(q.listen))
+	p.t.Cleanup(func() {
+		cancel()
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		for _, e := range q.exceptions {
+			p.t.Errorf("uncaught exception in a tab: %s", e)
+		}
+		if p.t.Failed() && len(q.console) > 0 {
+			p.t.Logf("tab console:\n  %s", strings.Join(q.console, "\n  "))
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		p.t.Fatalf("open a tab: %v", err)
+	}
+	q.ctx = ctx
+	return q
 }
 
 // listen records console output and uncaught exceptions (it runs in the

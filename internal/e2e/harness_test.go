@@ -58,12 +58,22 @@ func startBroker(t *testing.T, ln net.Listener, env ...string) *broker {
 // any outcome (rotated, grace, reuse_revoked, invalid), from /metrics.
 func (b *broker) refreshes(t *testing.T) int {
 	t.Helper()
+	total := 0
+	for _, n := range b.refreshOutcomes(t) {
+		total += n
+	}
+	return total
+}
+
+// refreshOutcomes is authbroker_refresh_total by outcome, from /metrics.
+func (b *broker) refreshOutcomes(t *testing.T) map[string]int {
+	t.Helper()
 	resp, err := http.Get(b.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	total := 0
+	out := map[string]int{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -75,12 +85,16 @@ func (b *broker) refreshes(t *testing.T) int {
 		if err != nil {
 			t.Fatalf("metrics line %q: %v", line, err)
 		}
-		total += int(v)
+		outcome := ""
+		if _, rest, ok := strings.Cut(f[0], `outcome="`); ok {
+			outcome, _, _ = strings.Cut(rest, `"`)
+		}
+		out[outcome] += int(v)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatalf("read /metrics: %v", err)
 	}
-	return total
+	return out
 }
 
 // me calls the broker's protected GET /auth/me with token and returns the
