@@ -44,6 +44,7 @@ import (
 
 type flags struct {
 	base, name, returnTo  string
+	metricsURL            string
 	sessions, conc, count int
 	dur                   time.Duration
 	pid                   int
@@ -54,6 +55,7 @@ type flags struct {
 func main() {
 	var f flags
 	flag.StringVar(&f.base, "url", "http://127.0.0.1:8080", "broker base URL (its BASE_URL)")
+	flag.StringVar(&f.metricsURL, "metrics", "", "the broker's metrics listener (http://METRICS_ADDR): PostgreSQL statements per refresh; default -url (brokers that served /metrics on the public port)")
 	flag.StringVar(&f.name, "name", "", "a name for this configuration in the summary row")
 	flag.StringVar(&f.returnTo, "return-to", "http://localhost:5173/", "an allowed return URL of the broker (the SPA)")
 	flag.IntVar(&f.sessions, "sessions", 32, "sessions to sign in before measuring")
@@ -65,6 +67,9 @@ func main() {
 	flag.BoolVar(&f.memory, "memory", false, "with -redis: MEMORY USAGE of one session after 1 and 10,000 rotations")
 	flag.IntVar(&f.count, "count", 0, "only count Redis round trips and commands over this many refreshes (one per session; MONITOR on -redis)")
 	flag.Parse()
+	if f.metricsURL == "" {
+		f.metricsURL = f.base
+	}
 	var err error
 	if f.count > 0 {
 		err = countRedis(f)
@@ -123,7 +128,7 @@ func run(f flags) error {
 
 	cpu0, cpuErr := processCPU(f.pid)
 	rcpu0, _ := redisCPU(f.redisURL)
-	stmts0, _ := metric(client, f.base, "authbroker_sql_statements_total")
+	stmts0, stmtsErr := metric(client, f.metricsURL, "authbroker_sql_statements_total")
 	xact0, _ := pgTransactions(f.pgURL)
 	ref := measure(refresh, min(f.conc, len(pairs)), f.dur)
 	report("refresh (POST /auth/token)", ref)
@@ -140,7 +145,7 @@ func run(f flags) error {
 			fmt.Printf("redis CPU per refresh: %s\n", sum.redisCPU)
 		}
 	}
-	if stmts1, err := metric(client, f.base, "authbroker_sql_statements_total"); err == nil {
+	if stmts1, err := metric(client, f.metricsURL, "authbroker_sql_statements_total"); err == nil && stmtsErr == nil {
 		sum.sqlStmts = fmt.Sprintf("%.2f", (stmts1-stmts0)/float64(max(ref.n, 1)))
 		fmt.Printf("PostgreSQL statements per refresh (broker's pgx tracer): %s\n", sum.sqlStmts)
 	}
