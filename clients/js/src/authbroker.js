@@ -850,6 +850,13 @@ export class AuthBroker extends Base {
 
   _setMember(member) {
     const before = this._member;
+    // A refresh answers with what the session carries (no avatar): keep
+    // what we knew of the same member instead of dropping it.
+    if (before && member && before.id === member.id) {
+      const merged = Object.assign({}, before);
+      for (const k of Object.keys(member)) if (member[k] !== undefined) merged[k] = member[k];
+      member = merged;
+    }
     this._member = member;
     if ((before && before.id) !== (member && member.id)) this.dispatchEvent(event("change", { member: member }));
   }

@@ -210,3 +210,16 @@ test("link: back in a tab while another tab keeps the session, the kept copy is 
   assert.equal(back.sessionStore.getItem("authbroker.link_resume"), null);
   assert.equal(broker.reuse, 0);
 });
+
+test("a refresh keeps what it does not carry (the avatar) and takes what changed (the role)", async (t) => {
+  const broker = new FakeBroker();
+  const o = new Origin(broker);
+  t.after(() => o.closeAll());
+  const a = o.tab();
+  await signIn(a);
+  assert.equal(a.member.avatar, "https://img.test/ada.png");
+  broker.member = { ...broker.member, role: "admin" };
+  await a.refresh();
+  assert.equal(a.member.role, "admin");
+  assert.equal(a.member.avatar, "https://img.test/ada.png", "the avatar survives a refresh");
+});

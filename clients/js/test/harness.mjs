@@ -105,12 +105,14 @@ export class FakeBroker {
     this.expired = new Set(); // access tokens the API calls expired
     this.holdRefresh = null; // (resolveLater) => void: hold the next answer
     this.n = 0;
-    this.member = { id: "m1", email: "ada@example.com", name: "Ada", role: "user" };
+    this.member = { id: "m1", email: "ada@example.com", name: "Ada", avatar: "https://img.test/ada.png", role: "user" };
   }
-  pair(s) {
+  // Like the broker: a sign-in answers with the whole member, a refresh with
+  // what the session carries (no avatar: a refresh reads no member).
+  pair(s, fromRefresh = false) {
     const access = `${b64({ alg: "none" })}.${b64({ sid: s.id, n: ++this.n })}.sig`;
     s.access.add(access);
-    return { access_token: access, token_type: "Bearer", expires_in: this.ttl, refresh_token: s.current, refresh_expires_in: 1209600, member: this.member };
+    return { access_token: access, token_type: "Bearer", expires_in: this.ttl, refresh_token: s.current, refresh_expires_in: 1209600, member: fromRefresh ? { ...this.member, avatar: undefined } : this.member };
   }
   login() {
     const id = "s" + (this.sessions.size + 1);
@@ -131,7 +133,7 @@ export class FakeBroker {
       s.previous = rt;
       s.current = `rt-${s.id}-${++s.n}`;
       s.rotatedAt = this.now;
-      s.lastPair = this.pair(s);
+      s.lastPair = this.pair(s, true);
       return [200, s.lastPair];
     }
     if (s.previous === rt && this.now - s.rotatedAt <= this.grace) return [200, s.lastPair];
