@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
@@ -25,7 +26,7 @@ import (
 func (a *API) registerAdmin(e *echo.Echo) {
 	// In cookie mode Authn accepts the app's access cookie: the API's CSRF
 	// rule applies here as on /auth.
-	api := e.Group("/admin/api", a.csrf, a.Authn, bearer.RequireRole(store.RoleAdmin))
+	api := e.Group("/admin/api", a.csrf, a.Authn, echobearer.RequireRole(store.RoleAdmin))
 	api.GET("/members", a.adminListMembers)
 	api.GET("/members/:id", a.adminGetMember)
 	api.PATCH("/members/:id", a.adminPatchMember)
@@ -79,7 +80,7 @@ func (a *API) adminPatchMember(c echo.Context) error {
 	if err := c.Bind(&body); err != nil {
 		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object with role and/or status"}
 	}
-	ctx, act, id := c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")
+	ctx, act, id := c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id")
 	var (
 		m   store.Member
 		err error
@@ -101,21 +102,21 @@ func (a *API) adminPatchMember(c echo.Context) error {
 }
 
 func (a *API) adminRevokeSessions(c echo.Context) error {
-	if err := a.Admin.RevokeSessions(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")); err != nil {
+	if err := a.Admin.RevokeSessions(c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (a *API) adminDeleteMember(c echo.Context) error {
-	if err := a.Admin.Delete(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("id")); err != nil {
+	if err := a.Admin.Delete(c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (a *API) adminEndSession(c echo.Context) error {
-	if err := a.Admin.EndSession(c.Request().Context(), actor(c, bearer.FromContext(c)), c.Param("sid")); err != nil {
+	if err := a.Admin.EndSession(c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("sid")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/providerconfig"
 	"github.com/authbroker/authbroker/providers"
@@ -53,7 +54,7 @@ func (a *API) adminPutProvider(c echo.Context) error {
 	if err := dec.Decode(&in); err != nil {
 		return apierror.InvalidRequest("the body must be a JSON object of provider settings: " + jsonProblem(err))
 	}
-	st, err := a.ProviderConfig.Put(c.Request().Context(), providerActor(c, bearer.FromContext(c)), c.Param("name"), in)
+	st, err := a.ProviderConfig.Put(c.Request().Context(), providerActor(c, echobearer.FromContext(c)), c.Param("name"), in)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func jsonProblem(err error) string {
 }
 
 func (a *API) adminDeleteProvider(c echo.Context) error {
-	if err := a.ProviderConfig.Delete(c.Request().Context(), providerActor(c, bearer.FromContext(c)), c.Param("name")); err != nil {
+	if err := a.ProviderConfig.Delete(c.Request().Context(), providerActor(c, echobearer.FromContext(c)), c.Param("name")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
@@ -96,11 +97,11 @@ func New(d Deps) *echo.Echo {
 		e.Use(d.Metrics.Middleware)
 	}
 
-	mw := bearer.MiddlewareConfig{}
+	var mw []bearer.MiddlewareOption
 	if d.Config.TokenDelivery == "cookie" {
-		mw.Cookie = api.cookies.access
+		mw = append(mw, bearer.FromCookie(api.cookies.access))
 	}
-	api.Authn = bearer.MiddlewareWithConfig(d.Verifier, mw)
+	api.Authn = echobearer.Middleware(d.Verifier, mw...)
 	if d.Config.TokenDelivery == "cookie" {
 		verify := api.Authn
 		api.Authn = func(next echo.HandlerFunc) echo.HandlerFunc { return api.cookieExpiry(verify(next)) }

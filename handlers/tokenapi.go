@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 )
@@ -202,7 +203,7 @@ func (a *API) logout(c echo.Context) error {
 	if req.All == "true" || c.QueryParam("all") == "true" {
 		scope = session.ScopeGlobal
 	}
-	claims := bearer.FromContext(c)
+	claims := echobearer.FromContext(c)
 	if err := a.Sessions.Logout(c.Request().Context(), claims.Subject, claims.SessionID, scope); err != nil {
 		return err
 	}
@@ -241,12 +242,53 @@ func (a *API) introspect(c echo.Context) error {
 	if req.Token == "" {
 		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "token is required"}
 	}
-	return c.JSON(http.StatusOK, a.Auth.Introspect(c.Request().Context(), req.Token))
+	return c.JSON(http.StatusOK, a.introspection(c.Request().Context(), req.Token))
+}
+
+// introspectionResponse is the RFC 7662 §2.2 response.
+type introspectionResponse struct {
+	Active    bool   `json:"active"`
+	TokenType string `json:"token_type,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       string `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Jti       string `json:"jti,omitempty"`
+	Sid       string `json:"sid,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Email     string `json:"email,omitempty"`
+}
+
+// introspection reports whether an access token is active (RFC 7662): the
+// broker's own verifier, with its denylist. Refresh tokens are never
+// reported active: inspecting one would need the same store decision as
+// using it, and resource servers never hold them.
+func (a *API) introspection(ctx context.Context, tok string) introspectionResponse {
+	c, err := a.Verifier.Verify(ctx, tok)
+	if err != nil {
+		return introspectionResponse{Active: false}
+	}
+	out := introspectionResponse{Active: true, TokenType: "Bearer", Sub: c.Subject, Iss: c.Issuer, Jti: c.ID,
+		Sid: c.SessionID, Role: c.Role, Email: c.Email, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix()}
+	if len(c.Audience) > 0 {
+		out.Aud = c.Audience[0]
+	}
+	if c.IssuedAt.IsZero() {
+		out.Iat = 0
+	}
+	return out
+}
+
+// caller is who the verified access token of c speaks for.
+func caller(c echo.Context) auth.Caller {
+	claims := echobearer.FromContext(c)
+	return auth.Caller{MemberID: claims.Subject, SessionID: claims.SessionID}
 }
 
 // me is GET /auth/me.
 func (a *API) me(c echo.Context) error {
-	v, err := a.Auth.Me(c.Request().Context(), bearer.FromContext(c))
+	v, err := a.Auth.Me(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -255,7 +297,7 @@ func (a *API) me(c echo.Context) error {
 
 // sessions is GET /auth/sessions.
 func (a *API) sessions(c echo.Context) error {
-	claims := bearer.FromContext(c)
+	claims := echobearer.FromContext(c)
 	list, err := a.Sessions.List(c.Request().Context(), claims.Subject, claims.SessionID)
 	if err != nil {
 		return err
@@ -265,7 +307,7 @@ func (a *API) sessions(c echo.Context) error {
 
 // endSession is DELETE /auth/sessions/{id}.
 func (a *API) endSession(c echo.Context) error {
-	if err := a.Sessions.EndOwned(c.Request().Context(), bearer.FromContext(c).Subject, c.Param("id")); err != nil {
+	if err := a.Sessions.EndOwned(c.Request().Context(), echobearer.FromContext(c).Subject, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -279,7 +321,7 @@ func (a *API) link(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.Auth.LinkURL(c.Request().Context(), bearer.FromContext(c), c.Param("provider"), req.ReturnTo)
+	u, err := a.Auth.LinkURL(c.Request().Context(), caller(c), c.Param("provider"), req.ReturnTo)
 	if err != nil {
 		return err
 	}
@@ -293,7 +335,7 @@ func (a *API) completeLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := a.Auth.CompleteLink(c.Request().Context(), bearer.FromContext(c), req.LinkResult)
+	id, err := a.Auth.CompleteLink(c.Request().Context(), caller(c), req.LinkResult)
 	if err != nil {
 		return err
 	}
@@ -302,7 +344,7 @@ func (a *API) completeLink(c echo.Context) error {
 
 // unlink is DELETE /auth/identities/{provider}/{subject}.
 func (a *API) unlink(c echo.Context) error {
-	if err := a.Auth.Unlink(c.Request().Context(), bearer.FromContext(c), c.Param("provider"), c.Param("subject")); err != nil {
+	if err := a.Auth.Unlink(c.Request().Context(), caller(c), c.Param("provider"), c.Param("subject")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

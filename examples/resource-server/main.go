@@ -29,12 +29,13 @@ import (
 func main() {
 	broker := strings.TrimRight(env("AUTHBROKER_URL", "http://localhost:8080"), "/")
 	client := &http.Client{Timeout: 10 * time.Second}
-	opts := api.Options{
-		Verifier:       api.NewVerifier(broker, env("JWT_AUDIENCE", "authbroker"), client),
-		AllowedOrigins: strings.Split(env("ALLOWED_ORIGINS", "http://localhost:5173"), ","),
+	v, err := api.NewVerifier(broker, env("JWT_AUDIENCE", "authbroker"), os.Getenv("INTROSPECT_SECRET"), client)
+	if err != nil {
+		log.Fatal(err)
 	}
-	if secret := os.Getenv("INTROSPECT_SECRET"); secret != "" {
-		opts.Introspection = &api.Introspection{URL: broker + "/auth/introspect", Secret: secret, Client: client}
+	opts := api.Options{
+		Verifier:       v,
+		AllowedOrigins: strings.Split(env("ALLOWED_ORIGINS", "http://localhost:5173"), ","),
 	}
 	srv := &http.Server{
 		Addr:              env("LISTEN_ADDR", "localhost:8081"),

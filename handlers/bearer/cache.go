@@ -5,19 +5,13 @@ import (
 	"time"
 )
 
-// Cache remembers tokens that passed full verification, so a client
-// presenting the same access token on every request pays the signature
-// check once instead of per request (an ES256 verify costs tens of
-// microseconds; a map lookup, tens of nanoseconds).
-//
-// A hit is re-checked against the clock (exp and nbf with the verifier's
-// leeway) and the Revoked hook on every call, so revocation and expiry
-// apply exactly as without the cache. Entries live at most MaxAge, so a key
-// withdrawn from the key source stops being honoured within that time.
-// Expired or failed tokens are never cached. Entries are keyed by the token
-// alone: give each Verifier its own Cache (a cache shared by verifiers with
-// different issuers or audiences would let one accept the other's tokens).
-type Cache struct {
+// cache remembers tokens that passed full verification (WithCache). A hit
+// is re-checked against the clock (exp and nbf with the verifier's leeway);
+// the verifier runs its Checks on every call. Expired or failed tokens are
+// never cached. Entries are keyed by the token alone, which is why each
+// Verifier owns its cache (one shared by verifiers with different issuers
+// or audiences would let one accept the other's tokens).
+type cache struct {
 	mu        sync.RWMutex
 	entries   map[string]cacheEntry
 	size      int
@@ -30,13 +24,13 @@ type cacheEntry struct {
 	added  time.Time
 }
 
-// NewCache returns a cache of at most size tokens, each kept at most maxAge.
-func NewCache(size int, maxAge time.Duration) *Cache {
-	return &Cache{entries: make(map[string]cacheEntry, size), size: size, maxAge: maxAge}
+// newCache returns a cache of at most size tokens, each kept at most maxAge.
+func newCache(size int, maxAge time.Duration) *cache {
+	return &cache{entries: make(map[string]cacheEntry, size), size: size, maxAge: maxAge}
 }
 
 // get returns the cached claims of raw if they are still usable at now.
-func (c *Cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, bool) {
+func (c *cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[raw]
 	c.mu.RUnlock()
@@ -44,13 +38,14 @@ func (c *Cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, b
 		return nil, false
 	}
 	cl := e.claims
-	if cl.ExpiresAt == nil || !now.Before(cl.ExpiresAt.Add(leeway)) {
+	if !now.Before(cl.ExpiresAt.Add(leeway)) {
 		return nil, false
 	}
-	if cl.NotBefore != nil && now.Add(leeway).Before(cl.NotBefore.Time) {
+	if !cl.NotBefore.IsZero() && now.Add(leeway).Before(cl.NotBefore) {
 		return nil, false
 	}
 	cp := *cl
+	cp.Audience = append([]string(nil), cl.Audience...)
 	return &cp, true
 }
 
@@ -59,7 +54,7 @@ func (c *Cache) get(raw string, now time.Time, leeway time.Duration) (*Claims, b
 // a new map, so the cache gives memory back when traffic falls: a Go map
 // never shrinks by deleting. When still full, an arbitrary entry makes
 // room (Go's map iteration order is random, which is fair enough here).
-func (c *Cache) put(raw string, cl *Claims, now time.Time) {
+func (c *cache) put(raw string, cl *Claims, now time.Time) {
 	cp := *cl
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -78,10 +73,10 @@ func (c *Cache) put(raw string, cl *Claims, now time.Time) {
 }
 
 // sweepLocked keeps the usable entries only, in a map of their size.
-func (c *Cache) sweepLocked(now time.Time) {
+func (c *cache) sweepLocked(now time.Time) {
 	live := make(map[string]cacheEntry, len(c.entries)/2)
 	for k, e := range c.entries {
-		if now.Sub(e.added) <= c.maxAge && (e.claims.ExpiresAt == nil || now.Before(e.claims.ExpiresAt.Add(MaxLeeway))) {
+		if now.Sub(e.added) <= c.maxAge && now.Before(e.claims.ExpiresAt.Add(MaxLeeway)) {
 			live[k] = e
 		}
 	}
@@ -89,7 +84,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 }
 
 // Len is the number of cached tokens.
-func (c *Cache) Len() int {
+func (c *cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)

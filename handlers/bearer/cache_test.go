@@ -23,14 +23,13 @@ func TestCacheKeepsTheRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := false
-	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Now: clk,
-		Revoked: func(*bearer.Claims) bool { return revoked }, Cache: bearer.NewCache(10, time.Minute)}
+	v := verifier(k.ks, bearer.WithClock(clk), revokedIf(func(*bearer.Claims) bool { return revoked }), bearer.WithCache(10, time.Minute))
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	if v.Cache.Len() != 1 {
-		t.Fatalf("cache len %d after a good token", v.Cache.Len())
+	if v.CachedTokens() != 1 {
+		t.Fatalf("cache len %d after a good token", v.CachedTokens())
 	}
 	if c, err := v.Verify(ctx, raw); err != nil || c.SessionID != "s1" {
 		t.Fatalf("cached verify: %v", err)
@@ -61,8 +60,8 @@ func TestCacheKeepsTheRules(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if v.Cache.Len() > 10 {
-			t.Fatalf("cache grew to %d", v.Cache.Len())
+		if v.CachedTokens() > 10 {
+			t.Fatalf("cache grew to %d", v.CachedTokens())
 		}
 	})
 }
@@ -75,7 +74,7 @@ func TestCacheGivesMemoryBack(t *testing.T) {
 	now := testNow
 	clk := func() time.Time { return now }
 	iss := token.NewIssuer(k.ks, testIssuer, testAudience, 15*time.Minute, clk)
-	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Now: clk, Cache: bearer.NewCache(1000, time.Minute)}
+	v := verifier(k.ks, bearer.WithClock(clk), bearer.WithCache(1000, time.Minute))
 	for i := range 200 {
 		raw, _, err := iss.Issue(token.Subject{MemberID: "m", SessionID: fmt.Sprint("s", i), Role: "user"})
 		if err != nil {
@@ -85,7 +84,7 @@ func TestCacheGivesMemoryBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := v.Cache.Len(); n != 200 {
+	if n := v.CachedTokens(); n != 200 {
 		t.Fatalf("%d cached, want 200", n)
 	}
 	now = now.Add(2 * time.Minute)
@@ -93,7 +92,7 @@ func TestCacheGivesMemoryBack(t *testing.T) {
 	if _, err := v.Verify(t.Context(), raw); err != nil {
 		t.Fatal(err)
 	}
-	if n := v.Cache.Len(); n != 1 {
+	if n := v.CachedTokens(); n != 1 {
 		t.Fatalf("%d cached after the sweep, want only the fresh token", n)
 	}
 }

@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"testing"
@@ -69,8 +70,24 @@ func keyFromFile(t testing.TB, alg string, data []byte) key {
 	return k
 }
 
-func verifier(keys bearer.KeySource) *bearer.Verifier {
-	return &bearer.Verifier{Keys: keys, Issuer: testIssuer, Audience: testAudience, Now: clock}
+// verifier is the verifier under test: testIssuer, testAudience, the
+// fixed clock, then opts.
+func verifier(keys bearer.KeySource, opts ...bearer.Option) *bearer.Verifier {
+	v, err := bearer.New(testIssuer, testAudience, keys, append([]bearer.Option{bearer.WithClock(clock)}, opts...)...)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// revokedIf is a Check refusing the sessions revoked reports (nil: none).
+func revokedIf(revoked func(*bearer.Claims) bool) bearer.Option {
+	return bearer.WithCheck(bearer.CheckFunc(func(_ context.Context, _ string, c *bearer.Claims) error {
+		if revoked != nil && revoked(c) {
+			return bearer.ErrRevoked
+		}
+		return nil
+	}))
 }
 
 func issuer(k key) *token.Issuer {

@@ -13,6 +13,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -35,21 +37,25 @@ const (
 // JWKS is a KeySource that fetches the broker's JSON Web Key Set
 // (/.well-known/jwks.json, RFC 7517 §5) and caches it. Lookups of known kids
 // are lock-free reads; an unknown kid triggers one refetch (after a key
-// rotation the broker publishes the new key), rate-limited by MinRefetch. Only ES256 (P-256), RS256 (≥2048-bit) and EdDSA (Ed25519)
-// signature keys are accepted; "oct" keys are ignored, since a symmetric key
-// obtained over the network would let whoever served it mint tokens.
+// rotation the broker publishes the new key), at most once per MinRefetch,
+// and concurrent callers share that one fetch. The set is fresh for the
+// document's Cache-Control max-age (bounded to [MinRefetch, MaxAge]; MaxAge
+// when the header names none, MinRefetch for no-cache or no-store); a stale
+// set keeps answering while a refresh runs in the background, and a failed
+// refresh keeps it, so an unreachable broker costs verifiers nothing while
+// their keys are cached. Only ES256 (P-256), RS256 (≥2048-bit) and EdDSA
+// (Ed25519) signature keys are accepted; "oct" keys are ignored, since a
+// symmetric key obtained over the network would let whoever served it mint
+// tokens.
 //
 // Serve the JWKS over https (or inside a trusted network): whoever can
 // alter it can sign tokens this verifier accepts.
-//
-// The exported fields may be changed after NewJWKS and before first use.
 type JWKS struct {
-	MinRefetch   time.Duration
-	MaxAge       time.Duration
-	MaxBodyBytes int64
-	Timeout      time.Duration
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	minRefetch   time.Duration
+	maxAge       time.Duration
+	maxBodyBytes int64
+	timeout      time.Duration
+	now          func() time.Time
 
 	url    string
 	client *http.Client
@@ -63,25 +69,69 @@ type JWKS struct {
 
 // keySet is an immutable snapshot of a fetched JWKS.
 type keySet struct {
-	keys    StaticKeys
-	fetched time.Time
+	keys     StaticKeys
+	fetched  time.Time
+	lifetime time.Duration
 }
 
-// NewJWKS returns a KeySource reading the JWKS at jwksURL with client
-// (a new http.Client when nil). Nothing is fetched until the first lookup.
-func NewJWKS(jwksURL string, client *http.Client) *JWKS {
-	if client == nil {
-		client = &http.Client{}
+// JWKSOption configures NewJWKS.
+type JWKSOption func(*JWKS)
+
+// WithHTTPClient fetches with client (a new http.Client by default).
+func WithHTTPClient(client *http.Client) JWKSOption {
+	return func(j *JWKS) {
+		if client != nil {
+			j.client = client
+		}
 	}
-	return &JWKS{
-		MinRefetch:   DefaultMinRefetch,
-		MaxAge:       DefaultMaxAge,
-		MaxBodyBytes: DefaultMaxBodyBytes,
-		Timeout:      DefaultFetchTimeout,
+}
+
+// WithRefetchLimits sets how often an unknown kid may cause a fetch
+// (minRefetch, DefaultMinRefetch by default: tokens with made-up kids cannot
+// turn a verifier into a load generator against the broker) and the longest
+// a fetched set counts as fresh whatever its Cache-Control says (maxAge,
+// DefaultMaxAge: a key withdrawn after a compromise stops verifying within
+// it). Zero keeps a default.
+func WithRefetchLimits(minRefetch, maxAge time.Duration) JWKSOption {
+	return func(j *JWKS) {
+		if minRefetch > 0 {
+			j.minRefetch = minRefetch
+		}
+		if maxAge > 0 {
+			j.maxAge = maxAge
+		}
+	}
+}
+
+// WithJWKSClock sets the clock (time.Now by default), for tests.
+func WithJWKSClock(now func() time.Time) JWKSOption {
+	return func(j *JWKS) {
+		if now != nil {
+			j.now = now
+		}
+	}
+}
+
+// NewJWKS returns a KeySource reading the JWKS at jwksURL. Nothing is
+// fetched until the first lookup.
+func NewJWKS(jwksURL string, opts ...JWKSOption) *JWKS {
+	j := &JWKS{
+		minRefetch:   DefaultMinRefetch,
+		maxAge:       DefaultMaxAge,
+		maxBodyBytes: DefaultMaxBodyBytes,
+		timeout:      DefaultFetchTimeout,
+		now:          time.Now,
 		url:          jwksURL,
-		client:       client,
+		client:       &http.Client{},
 		fetch:        make(chan struct{}, 1),
 	}
+	for _, o := range opts {
+		o(j)
+	}
+	if j.minRefetch > j.maxAge {
+		j.minRefetch = j.maxAge
+	}
+	return j
 }
 
 // VerificationKey implements KeySource. A known kid never waits: when the
@@ -146,18 +196,11 @@ func (j *JWKS) refreshInBackground() {
 // mayFetch applies the MinRefetch rate limit and records the attempt. The
 // caller holds the fetch slot.
 func (j *JWKS) mayFetch(now time.Time) bool {
-	if !j.lastAttempt.IsZero() && now.Sub(j.lastAttempt) < j.MinRefetch {
+	if !j.lastAttempt.IsZero() && now.Sub(j.lastAttempt) < j.minRefetch {
 		return false
 	}
 	j.lastAttempt = now
 	return true
-}
-
-func (j *JWKS) now() time.Time {
-	if j.Now != nil {
-		return j.Now()
-	}
-	return time.Now()
 }
 
 func (j *JWKS) lookup(kid string, now time.Time) (k StaticKey, ok, fresh bool) {
@@ -166,13 +209,13 @@ func (j *JWKS) lookup(kid string, now time.Time) (k StaticKey, ok, fresh bool) {
 		return k, false, false
 	}
 	k, ok = set.keys[kid]
-	return k, ok, now.Sub(set.fetched) < j.MaxAge
+	return k, ok, now.Sub(set.fetched) < set.lifetime
 }
 
 // load fetches and parses the JWKS document and, on success, makes it the
 // cached set as of now. The caller holds the fetch slot.
 func (j *JWKS) load(ctx context.Context, now time.Time) (*keySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, j.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
 	if err != nil {
@@ -188,20 +231,40 @@ func (j *JWKS) load(ctx context.Context, now time.Time) (*keySet, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil, fmt.Errorf("jwks: fetch: status %d", resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, j.MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, j.maxBodyBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("jwks: read: %w", err)
 	}
-	if int64(len(body)) > j.MaxBodyBytes {
-		return nil, fmt.Errorf("jwks: document larger than %d bytes", j.MaxBodyBytes)
+	if int64(len(body)) > j.maxBodyBytes {
+		return nil, fmt.Errorf("jwks: document larger than %d bytes", j.maxBodyBytes)
 	}
 	keys, err := ParseJWKS(body)
 	if err != nil {
 		return nil, err
 	}
-	set := &keySet{keys: keys, fetched: now}
+	set := &keySet{keys: keys, fetched: now, lifetime: j.lifetime(resp.Header.Get("Cache-Control"))}
 	j.set.Store(set)
 	return set, nil
+}
+
+// lifetime is how long a set served with the Cache-Control header cc stays
+// fresh (RFC 9111 §5.2.2): max-age bounded to [minRefetch, maxAge]; maxAge
+// when the header gives none; minRefetch for no-cache and no-store, which
+// ask to revalidate each time but must not defeat the rate limit.
+func (j *JWKS) lifetime(cc string) time.Duration {
+	life := j.maxAge
+	for _, d := range strings.Split(cc, ",") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(name) {
+		case "no-cache", "no-store":
+			return j.minRefetch
+		case "max-age":
+			if n, err := strconv.ParseInt(strings.Trim(value, `"`), 10, 64); err == nil && n >= 0 {
+				life = time.Duration(min(n, int64(j.maxAge/time.Second)+1)) * time.Second
+			}
+		}
+	}
+	return min(max(life, j.minRefetch), j.maxAge)
 }
 
 // jwk holds the members of a JSON Web Key that matter for verification.

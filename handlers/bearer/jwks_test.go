@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +64,7 @@ func TestJWKSRoundTripEveryAlgorithm(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			k := newKey(t, alg)
 			srv := newJWKSServer(t, k.ks.JWKS())
-			v := verifier(bearer.NewJWKS(srv.URL, srv.Client()))
+			v := verifier(bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client())))
 			c, err := v.Verify(t.Context(), issue(t, k, alice))
 			if err != nil {
 				t.Fatal(err)
@@ -80,9 +81,9 @@ func TestJWKSRotation(t *testing.T) {
 	oldTok := issue(t, oldKey, alice)
 
 	srv := newJWKSServer(t, oldKey.ks.JWKS())
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
 	clk := newClock(testNow)
-	jwks.Now = clk.Now
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now))
+
 	v := verifier(jwks)
 	if _, err := v.Verify(t.Context(), oldTok); err != nil {
 		t.Fatalf("before rotation: %v", err)
@@ -127,9 +128,9 @@ func TestJWKSRotation(t *testing.T) {
 func TestJWKSUnknownKidsAreRateLimited(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	srv := newJWKSServer(t, k.ks.JWKS())
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
 	clk := newClock(testNow)
-	jwks.Now = clk.Now
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now))
+
 	for i := range 50 {
 		if _, _, err := jwks.VerificationKey(t.Context(), fmt.Sprintf("made-up-%d", i)); !errors.Is(err, bearer.ErrUnknownKey) {
 			t.Fatalf("err = %v", err)
@@ -143,7 +144,7 @@ func TestJWKSUnknownKidsAreRateLimited(t *testing.T) {
 func TestJWKSConcurrentColdStartFetchesOnce(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	srv := newJWKSServer(t, k.ks.JWKS())
-	v := verifier(bearer.NewJWKS(srv.URL, srv.Client()))
+	v := verifier(bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client())))
 	raw := issue(t, k, alice)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -167,9 +168,9 @@ func TestJWKSConcurrentColdStartFetchesOnce(t *testing.T) {
 func TestJWKSWithdrawnKeyStopsVerifyingAfterMaxAge(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	srv := newJWKSServer(t, k.ks.JWKS())
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
 	clk := newClock(testNow)
-	jwks.Now = clk.Now
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now))
+
 	v := verifier(jwks)
 	raw := issue(t, k, alice)
 	if _, err := v.Verify(t.Context(), raw); err != nil {
@@ -211,9 +212,9 @@ func TestJWKSStaleKeyNeverWaitsForTheBroker(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
 	clk := newClock(testNow)
-	jwks.Now = clk.Now
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now))
+
 	v := verifier(jwks)
 	raw := issue(t, k, alice)
 	if _, err := v.Verify(t.Context(), raw); err != nil {
@@ -234,9 +235,9 @@ func TestJWKSStaleKeyNeverWaitsForTheBroker(t *testing.T) {
 func TestJWKSStaleKeySurvivesBrokerOutage(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	srv := newJWKSServer(t, k.ks.JWKS())
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
 	clk := newClock(testNow)
-	jwks.Now = clk.Now
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now))
+
 	v := verifier(jwks)
 	raw := issue(t, k, alice)
 	if _, err := v.Verify(t.Context(), raw); err != nil {
@@ -267,7 +268,7 @@ func TestJWKSFetchFailures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := newJWKSServer(t, k.ks.JWKS())
 			setup(srv)
-			_, err := verifier(bearer.NewJWKS(srv.URL, srv.Client())).Verify(t.Context(), raw)
+			_, err := verifier(bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()))).Verify(t.Context(), raw)
 			if !errors.Is(err, bearer.ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
@@ -284,7 +285,7 @@ func TestJWKSHonoursContextWhileWaiting(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	jwks := bearer.NewJWKS(srv.URL, srv.Client())
+	jwks := bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()))
 	go func() { _, _, _ = jwks.VerificationKey(t.Context(), "a") }() // holds the fetch
 	<-started
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
@@ -357,3 +358,42 @@ func headerKid(t *testing.T, raw string) string {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestJWKSRefreshesWhenMaxAgeRunsOut: a set served with max-age=60 is
+// refetched (in the background) once 60 s have passed, while the known key
+// keeps verifying; before that no fetch happens.
+func TestJWKSRefreshesWhenMaxAgeRunsOut(t *testing.T) {
+	k := newKey(t, bearer.ES256)
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(k.ks.JWKS())
+	}))
+	defer srv.Close()
+	clk := newClock(testNow)
+	v := verifier(bearer.NewJWKS(srv.URL, bearer.WithHTTPClient(srv.Client()), bearer.WithJWKSClock(clk.Now)))
+	raw := issue(t, k, alice)
+	if _, err := v.Verify(t.Context(), raw); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(59 * time.Second)
+	if _, err := v.Verify(t.Context(), raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches within max-age, want 1", n)
+	}
+	clk.Advance(2 * time.Second)
+	if _, err := v.Verify(t.Context(), raw); err != nil {
+		t.Fatalf("stale known key refused: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fetches.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no refetch after max-age ran out")
+		}
+		runtime.Gosched()
+		time.Sleep(5 * time.Millisecond) // polling for the background fetch, not letting time pass
+	}
+}

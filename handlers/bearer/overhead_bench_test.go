@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/token"
 )
 
@@ -23,16 +24,23 @@ func BenchmarkProtectedRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	denied := map[string]bool{"other": true}
-	v := &bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience, Revoked: func(c *bearer.Claims) bool { return denied[c.SessionID] }}
+	deny := revokedIf(func(c *bearer.Claims) bool { return denied[c.SessionID] })
+	plain, err := bearer.New(testIssuer, testAudience, k.ks, deny)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cached, err := bearer.New(testIssuer, testAudience, k.ks, deny, bearer.WithCache(1000, time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	for _, tc := range []struct {
 		name string
 		mw   []echo.MiddlewareFunc
 	}{
 		{"bare", nil},
-		{"protected", []echo.MiddlewareFunc{bearer.Middleware(v)}},
-		{"protected+cache", []echo.MiddlewareFunc{bearer.Middleware(&bearer.Verifier{Keys: k.ks, Issuer: testIssuer, Audience: testAudience,
-			Revoked: v.Revoked, Cache: bearer.NewCache(1000, time.Minute)})}},
+		{"protected", []echo.MiddlewareFunc{echobearer.Middleware(plain)}},
+		{"protected+cache", []echo.MiddlewareFunc{echobearer.Middleware(cached)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := echo.New()

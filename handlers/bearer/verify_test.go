@@ -136,9 +136,7 @@ func TestVerifyRules(t *testing.T) {
 			if keys == nil {
 				keys = ec.ks
 			}
-			v := verifier(keys)
-			v.Leeway = tc.leeway
-			v.Revoked = revoked
+			v := verifier(keys, bearer.WithLeeway(tc.leeway), revokedIf(revoked))
 			c, err := v.Verify(t.Context(), tc.raw)
 			if tc.want == nil {
 				if err != nil {
@@ -196,15 +194,21 @@ func TestVerifyEveryAlgorithm(t *testing.T) {
 func TestVerifyFailsClosedWhenMisconfigured(t *testing.T) {
 	k := newKey(t, bearer.ES256)
 	raw := issue(t, k, alice)
-	for name, v := range map[string]*bearer.Verifier{
-		"no keys":     {Issuer: testIssuer, Audience: testAudience, Now: clock},
-		"no issuer":   {Keys: k.ks, Audience: testAudience, Now: clock},
-		"no audience": {Keys: k.ks, Issuer: testIssuer, Now: clock},
-		"nil":         nil,
+	for name, args := range map[string]struct {
+		issuer, audience string
+		keys             bearer.KeySource
+	}{
+		"no keys":     {testIssuer, testAudience, nil},
+		"no issuer":   {"", testAudience, k.ks},
+		"no audience": {testIssuer, "", k.ks},
 	} {
-		if _, err := v.Verify(t.Context(), raw); !errors.Is(err, bearer.ErrInvalid) {
-			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		if v, err := bearer.New(args.issuer, args.audience, args.keys); err == nil || v != nil {
+			t.Errorf("%s: New = %v, %v; want an error", name, v, err)
 		}
+	}
+	var v *bearer.Verifier
+	if _, err := v.Verify(t.Context(), raw); !errors.Is(err, bearer.ErrInvalid) {
+		t.Errorf("nil verifier: err = %v, want ErrInvalid", err)
 	}
 }
 

@@ -211,14 +211,18 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	}
 	// The cache spares repeat requests the signature check; revocation and
 	// expiry are still checked on every request.
-	verifier := &bearer.Verifier{Keys: keys, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience, Now: now,
-		Revoked: func(c *bearer.Claims) bool {
-			if revoked(c.SessionID) {
-				return true
+	verifier, err := bearer.New(cfg.BaseURL, cfg.JWTAudience, keys, bearer.WithClock(now),
+		bearer.WithCheck(bearer.CheckFunc(func(_ context.Context, _ string, c *bearer.Claims) error {
+			if revoked(c.SessionID) || a.cont != nil && !c.IssuedAt.IsZero() && a.cont.IssuedBeforeLoss(c.IssuedAt) {
+				return bearer.ErrRevoked
 			}
-			return a.cont != nil && c.IssuedAt != nil && a.cont.IssuedBeforeLoss(c.IssuedAt.Time)
-		},
-		Cache: bearer.NewCache(50_000, time.Minute)}
+			return nil
+		})),
+		bearer.WithCache(50_000, time.Minute))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	issuer := token.NewIssuer(keys, cfg.BaseURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 
 	reg, err := providers.NewRegistry(registrySetup(cfg, now), logger, providers.WithBaseURL(cfg.BaseURL, cfg.ProviderTimeout), providers.WithCallObserver(a.Metrics.ProviderCall))
@@ -274,7 +278,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	authSvc := auth.New(auth.Deps{
 		Config: cfg, Providers: reg, Members: members, MemberStore: db,
 		States: states, Codes: codes, Sessions: sess,
-		Verifier: verifier, Logger: logger, Now: now, Observe: a.Metrics,
+		Logger: logger, Now: now, Observe: a.Metrics,
 	})
 	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Now: now,
 		IsAdminEmail: members.IsAdminEmail}

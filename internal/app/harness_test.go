@@ -177,10 +177,9 @@ func getJSON(t *testing.T, raw, bearerToken string, out any) (int, http.Header) 
 // only through our published JWKS.
 func (b *broker) verifyFromJWKS(t *testing.T, tok string) *bearer.Claims {
 	t.Helper()
-	v := &bearer.Verifier{
-		Keys:     bearer.NewJWKS(b.URL+"/.well-known/jwks.json", &http.Client{Timeout: 5 * time.Second}),
-		Issuer:   b.URL,
-		Audience: "authbroker",
+	v, err := bearer.New(b.URL, "authbroker", bearer.NewJWKS(b.URL+"/.well-known/jwks.json", bearer.WithHTTPClient(&http.Client{Timeout: 5 * time.Second})))
+	if err != nil {
+		t.Fatal(err)
 	}
 	c, err := v.Verify(context.Background(), tok)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 )
@@ -36,7 +35,7 @@ const (
 // LinkURL returns a one-time URL on our origin that starts a login at
 // provider whose identity will be offered for linking to the caller's
 // member. return_to (required) receives ?link_result=… to confirm.
-func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, returnTo string) (string, error) {
+func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo string) (string, error) {
 	if _, ok := s.d.Providers.Get(provider); !ok {
 		return "", ErrUnknownProvider
 	}
@@ -44,7 +43,7 @@ func (s *Service) LinkURL(ctx context.Context, c *bearer.Claims, provider, retur
 		return "", errInvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
-	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.Subject, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
+	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
 		return "", unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
@@ -87,7 +86,7 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 
 // CompleteLink links the provider account parked under result to the
 // caller, who must be the member that started the link.
-func (s *Service) CompleteLink(ctx context.Context, c *bearer.Claims, result string) (store.Identity, error) {
+func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (store.Identity, error) {
 	if result == "" || len(result) > 256 {
 		return store.Identity{}, errInvalidRequest("link_result is required")
 	}
@@ -98,15 +97,15 @@ func (s *Service) CompleteLink(ctx context.Context, c *bearer.Claims, result str
 	if err != nil {
 		return store.Identity{}, unavailable("take pending link", err)
 	}
-	if pending.MemberID != c.Subject {
-		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.Subject)
+	if pending.MemberID != c.MemberID {
+		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.MemberID)
 		return store.Identity{}, newErr(http.StatusForbidden, "link_mismatch", "this link was started by another account", nil)
 	}
 	var profile providers.Profile
 	if err := json.Unmarshal(pending.Profile, &profile); err != nil {
 		return store.Identity{}, AsError(err)
 	}
-	id, err := s.d.Members.Link(ctx, c.Subject, profile)
+	id, err := s.d.Members.Link(ctx, c.MemberID, profile)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.Identity{}, newErr(http.StatusConflict, "identity_in_use", "this "+profile.Provider+" account is already linked to another member", err)
@@ -114,6 +113,6 @@ func (s *Service) CompleteLink(ctx context.Context, c *bearer.Claims, result str
 		return store.Identity{}, AsError(err)
 	}
 	s.obs.Login(profile.Provider, "linked")
-	s.log.InfoContext(ctx, "link.completed", "member_id", c.Subject, "provider", profile.Provider)
+	s.log.InfoContext(ctx, "link.completed", "member_id", c.MemberID, "provider", profile.Provider)
 	return id, nil
 }

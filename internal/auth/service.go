@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/session"
@@ -30,7 +29,6 @@ type Deps struct {
 	States      store.States
 	Codes       store.Codes
 	Sessions    *session.Service
-	Verifier    *bearer.Verifier
 	Logger      *slog.Logger
 	// Now is the clock; tests move it to exercise expiry and grace periods.
 	Now func() time.Time

@@ -129,8 +129,9 @@ func getJSON(t *testing.T, u, token string) (int, string) {
 // broker, with a record of every call it answered.
 type resourceServer struct {
 	URL string
-	// Verifier is the API's own: JWKS, iss, aud and no clock leeway, so an
-	// access token is refused the moment its exp passes.
+	// Verifier checks like the API (JWKS, iss, aud, no clock leeway, so an
+	// access token is refused the moment its exp passes) but offline only,
+	// without the API's introspection.
 	Verifier *bearer.Verifier
 
 	// slowRefusal is how long to hold back the next 401 (nanoseconds).
@@ -152,15 +153,20 @@ type apiCall struct {
 // take effect at once.
 func startResourceServer(t *testing.T, b *broker, appOrigin, introspectSecret string) *resourceServer {
 	t.Helper()
-	v := api.NewVerifier(b.URL, b.Config.JWTAudience, &http.Client{Timeout: 5 * time.Second})
 	// Negative means no leeway at all (zero would mean bearer.MaxLeeway):
 	// expiry is observable within a few seconds of ACCESS_TOKEN_TTL.
-	v.Leeway = -1
-	opts := api.Options{Verifier: v, AllowedOrigins: []string{appOrigin}}
-	if introspectSecret != "" {
-		opts.Introspection = &api.Introspection{URL: b.URL + "/auth/introspect", Secret: introspectSecret}
+	v, err := api.NewVerifier(b.URL, b.Config.JWTAudience, introspectSecret, &http.Client{Timeout: 5 * time.Second}, bearer.WithLeeway(-1))
+	if err != nil {
+		t.Fatal(err)
 	}
-	rs := &resourceServer{Verifier: v}
+	opts := api.Options{Verifier: v, AllowedOrigins: []string{appOrigin}}
+	// The tests' own verifier checks tokens offline only (no introspection),
+	// to tell a logout seen by introspection from an expiry.
+	offline, err := api.NewVerifier(b.URL, b.Config.JWTAudience, "", &http.Client{Timeout: 5 * time.Second}, bearer.WithLeeway(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &resourceServer{Verifier: offline}
 	h := api.Handler(opts)
 	ln, u := apptest.Listen(t)
 	rs.URL = u

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -41,7 +42,10 @@ func BenchmarkVerify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			v := &bearer.Verifier{Keys: ks, Issuer: "https://auth.example.com", Audience: "api", Revoked: func(c *bearer.Claims) bool { return denied[c.SessionID] }}
+			v, err := bearer.New("https://auth.example.com", "api", ks, bearer.WithCheck(bearer.Denylist(func(_ context.Context, sid string) (bool, error) { return denied[sid], nil })))
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := v.Verify(b.Context(), raw); err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/jose"
 )
 
 // Subject is who an access token is for.
@@ -53,14 +53,14 @@ func (i *Issuer) TTL() time.Duration { return i.ttl }
 // iss, sub (member id), aud, exp, iat, nbf, a random 128-bit jti (RFC 9068
 // §2.2), sid, role, and email/name when known. It returns the compact
 // token and the claims it holds.
-func (i *Issuer) Issue(s Subject) (string, bearer.Claims, error) {
+func (i *Issuer) Issue(s Subject) (string, jose.Claims, error) {
 	if s.MemberID == "" || s.SessionID == "" {
-		return "", bearer.Claims{}, errors.New("token: issue: member id and session id are required")
+		return "", jose.Claims{}, errors.New("token: issue: member id and session id are required")
 	}
 	now := i.now()
 	var jti [16]byte
 	_, _ = rand.Read(jti[:])
-	claims := bearer.Claims{
+	claims := jose.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.issuer,
 			Subject:   s.MemberID,
@@ -77,11 +77,11 @@ func (i *Issuer) Issue(s Subject) (string, bearer.Claims, error) {
 		ClientID:  i.audience,
 	}
 	t := jwt.NewWithClaims(i.keys.method, claims)
-	t.Header["typ"] = "at+jwt"
+	t.Header["typ"] = jose.TokenType
 	t.Header["kid"] = i.keys.kid
 	raw, err := t.SignedString(i.keys.signer)
 	if err != nil {
-		return "", bearer.Claims{}, fmt.Errorf("token: sign %s: %w", i.keys.alg, err)
+		return "", jose.Claims{}, fmt.Errorf("token: sign %s: %w", i.keys.alg, err)
 	}
 	return raw, claims, nil
 }

@@ -29,8 +29,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/jose"
 )
 
 // Key sizes. RSA 2048 is the RFC 7518 §3.3 minimum and what every verifier
@@ -45,8 +45,8 @@ const (
 // signing keys, kept so that tokens signed before a rotation verify until
 // they expire. A Keyset is immutable and safe for concurrent use.
 //
-// Every public key's kid is its RFC 7638 thumbprint (bearer.Thumbprint), and
-// every HS256 secret's is bearer.SecretKeyID (a MAC, never a plain hash of
+// Every public key's kid is its RFC 7638 thumbprint (jose.Thumbprint), and
+// every HS256 secret's is jose.SecretKeyID (a MAC, never a plain hash of
 // the secret), so a kid always names one key and never needs to be
 // configured.
 type Keyset struct {
@@ -54,7 +54,7 @@ type Keyset struct {
 	kid    string
 	method jwt.SigningMethod
 	signer any // *ecdsa.PrivateKey, *rsa.PrivateKey, ed25519.PrivateKey or []byte
-	verify bearer.StaticKeys
+	verify map[string]verifyKey
 	jwks   []byte
 }
 
@@ -66,7 +66,7 @@ type Keyset struct {
 //
 //  1. prepend a new private key (`authbroker keygen`) and restart; tokens
 //     now carry the new kid, verifiers fetch it on first sight;
-//  2. once the longest ACCESS_TOKEN_TTL in use plus bearer.MaxLeeway has
+//  2. once the longest ACCESS_TOKEN_TTL in use plus jose.MaxLeeway has
 //     passed, every token of the old key has expired: remove it.
 //
 // With several replicas, publish before signing so that no replica or
@@ -92,16 +92,16 @@ type Keyset struct {
 func LoadKeys(cfg *config.Config) (*Keyset, error) {
 	alg := cfg.JWTAlg
 	if alg == "" {
-		alg = bearer.ES256
+		alg = jose.ES256
 	}
 	var (
 		ks  *Keyset
 		err error
 	)
 	switch {
-	case alg == bearer.HS256 && cfg.JWTSecret != "" && cfg.JWTKeyFile != "":
+	case alg == jose.HS256 && cfg.JWTSecret != "" && cfg.JWTKeyFile != "":
 		return nil, errors.New("JWT_SECRET: JWT_SECRET and JWT_KEY_FILE are both set; keep one")
-	case alg == bearer.HS256 && cfg.JWTSecret != "":
+	case alg == jose.HS256 && cfg.JWTSecret != "":
 		ks, err = newHMACKeyset(cfg.BaseURL, [][]byte{[]byte(cfg.JWTSecret)})
 		if err != nil {
 			return nil, fmt.Errorf("JWT_SECRET: %w", err)
@@ -116,7 +116,7 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 			return nil, fmt.Errorf("JWT_KEY_FILE: %s: %w", cfg.JWTKeyFile, err)
 		}
 	case cfg.Production():
-		if alg == bearer.HS256 {
+		if alg == jose.HS256 {
 			return nil, errors.New("JWT_SECRET: required with JWT_ALG=HS256 in production")
 		}
 		return nil, errors.New("JWT_KEY_FILE: required in production (run `authbroker keygen`)")
@@ -126,7 +126,7 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 			return nil, fmt.Errorf("DATA_DIR: %w", err)
 		}
 	}
-	if cfg.Production() && alg == bearer.HS256 {
+	if cfg.Production() && alg == jose.HS256 {
 		// Verify-only secrets (rotation) accept tokens too: a short one could
 		// be brute-forced into minting tokens, so the rule covers them all.
 		if s, _ := ks.signer.([]byte); len(s) < minProdSecret {
@@ -137,7 +137,7 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 			return nil, errors.New(name + ": HS256 secret shorter than 32 bytes; refused when APP_ENV=production")
 		}
 		for _, k := range ks.verify {
-			if s, ok := k.Key.([]byte); ok && len(s) < minProdSecret {
+			if s, ok := k.key.([]byte); ok && len(s) < minProdSecret {
 				return nil, errors.New("JWT_KEY_FILE: HS256 verification secret shorter than 32 bytes; refused when APP_ENV=production")
 			}
 		}
@@ -149,9 +149,9 @@ func LoadKeys(cfg *config.Config) (*Keyset, error) {
 // ES256, RS256 and EdDSA (PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY; PUBLIC
 // KEY for previous keys; EC PARAMETERS blocks are skipped), or one secret per
 // line for HS256. The first key signs and must be of type alg. issuer (the
-// broker's BASE_URL) goes into the kid of HS256 secrets (bearer.SecretKeyID).
+// broker's BASE_URL) goes into the kid of HS256 secrets (jose.SecretKeyID).
 func ParseKeys(alg string, data []byte, issuer string) (*Keyset, error) {
-	if alg == bearer.HS256 {
+	if alg == jose.HS256 {
 		var secrets [][]byte
 		for line := range bytes.Lines(data) {
 			line = bytes.TrimRight(line, "\r\n")
@@ -230,23 +230,23 @@ func ParseKeys(alg string, data []byte, issuer string) (*Keyset, error) {
 func GenerateKeyPEM(alg string) ([]byte, error) {
 	var key any
 	switch alg {
-	case bearer.HS256:
+	case jose.HS256:
 		s := make([]byte, hmacSecretSize)
 		_, _ = rand.Read(s)
 		return []byte(base64.RawURLEncoding.EncodeToString(s) + "\n"), nil
-	case bearer.ES256:
+	case jose.ES256:
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
 		}
 		key = k
-	case bearer.RS256:
+	case jose.RS256:
 		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
 		if err != nil {
 			return nil, err
 		}
 		key = k
-	case bearer.EdDSA:
+	case jose.EdDSA:
 		_, k, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err
@@ -275,11 +275,21 @@ func (k *Keyset) KeyID() string { return k.kid }
 // computed once; callers get their own copy.
 func (k *Keyset) JWKS() []byte { return bytes.Clone(k.jwks) }
 
-// VerificationKey implements bearer.KeySource: the broker verifies its own
+// verifyKey is one verification key and the one algorithm it may be used with.
+type verifyKey struct {
+	key any
+	alg string
+}
+
+// VerificationKey implements jose.KeySource: the broker verifies its own
 // tokens (logout, revocation, introspection, protected routes) through the
 // same code as any other service.
-func (k *Keyset) VerificationKey(ctx context.Context, kid string) (any, string, error) {
-	return k.verify.VerificationKey(ctx, kid)
+func (k *Keyset) VerificationKey(_ context.Context, kid string) (any, string, error) {
+	v, ok := k.verify[kid]
+	if !ok {
+		return nil, "", jose.ErrUnknownKey
+	}
+	return v.key, v.alg, nil
 }
 
 func newHMACKeyset(issuer string, secrets [][]byte) (*Keyset, error) {
@@ -290,13 +300,13 @@ func newHMACKeyset(issuer string, secrets [][]byte) (*Keyset, error) {
 	for _, s := range secrets {
 		public = append(public, bytes.Clone(s))
 	}
-	return newKeyset(bearer.HS256, public[0], public, issuer)
+	return newKeyset(jose.HS256, public[0], public, issuer)
 }
 
 // newKeyset indexes keys by kid and renders the JWKS. keys[0] is the
 // public half (or secret) of signer; issuer salts the kids of secrets.
 func newKeyset(alg string, signer any, keys []any, issuer string) (*Keyset, error) {
-	ks := &Keyset{alg: alg, signer: signer, verify: make(bearer.StaticKeys, len(keys))}
+	ks := &Keyset{alg: alg, signer: signer, verify: make(map[string]verifyKey, len(keys))}
 	ks.method = jwt.GetSigningMethod(alg)
 	if ks.method == nil {
 		return nil, fmt.Errorf("unsupported JWT_ALG %q", alg)
@@ -308,9 +318,9 @@ func newKeyset(alg string, signer any, keys []any, issuer string) (*Keyset, erro
 			if len(secret) == 0 {
 				return nil, fmt.Errorf("key %d: empty secret", i+1)
 			}
-			kid = bearer.SecretKeyID(issuer, secret)
+			kid = jose.SecretKeyID(issuer, secret)
 		} else {
-			k, err := bearer.Thumbprint(key)
+			k, err := jose.Thumbprint(key)
 			if err != nil {
 				return nil, fmt.Errorf("key %d: %w", i+1, err)
 			}
@@ -320,11 +330,11 @@ func newKeyset(alg string, signer any, keys []any, issuer string) (*Keyset, erro
 			return nil, fmt.Errorf("key %d: the same key appears twice", i+1)
 		}
 		keyAlg := algOf(key)
-		ks.verify[kid] = bearer.StaticKey{Key: key, Alg: keyAlg}
+		ks.verify[kid] = verifyKey{key: key, alg: keyAlg}
 		if i == 0 {
 			ks.kid = kid
 		}
-		if keyAlg != bearer.HS256 {
+		if keyAlg != jose.HS256 {
 			j, err := toJWK(key, kid, keyAlg)
 			if err != nil {
 				return nil, fmt.Errorf("key %d: %w", i+1, err)
@@ -376,7 +386,7 @@ func toJWK(key any, kid, alg string) (jwk, error) {
 }
 
 func asymmetric(alg string) bool {
-	return alg == bearer.ES256 || alg == bearer.RS256 || alg == bearer.EdDSA
+	return alg == jose.ES256 || alg == jose.RS256 || alg == jose.EdDSA
 }
 
 // algOf is the one algorithm a key may be used with ("" when unsupported).
@@ -386,18 +396,18 @@ func algOf(key any) string {
 		return algOf(&k.PublicKey)
 	case *ecdsa.PublicKey:
 		if k.Curve == elliptic.P256() {
-			return bearer.ES256
+			return jose.ES256
 		}
 	case *rsa.PrivateKey:
 		return algOf(&k.PublicKey)
 	case *rsa.PublicKey:
 		if k.N.BitLen() >= rsaBits {
-			return bearer.RS256
+			return jose.RS256
 		}
 	case ed25519.PrivateKey, ed25519.PublicKey:
-		return bearer.EdDSA
+		return jose.EdDSA
 	case []byte:
-		return bearer.HS256
+		return jose.HS256
 	}
 	return ""
 }
@@ -439,7 +449,7 @@ func describe(key any) string {
 // one key.
 func devKeys(dir, alg, issuer string) (*Keyset, error) {
 	name := "jwt-" + strings.ToLower(alg) + ".pem"
-	if alg == bearer.HS256 {
+	if alg == jose.HS256 {
 		name = "jwt-hs256.key"
 	}
 	path := filepath.Join(dir, name)

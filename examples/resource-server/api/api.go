@@ -1,29 +1,23 @@
-// Package api is the example resource server: a small JSON API that accepts
-// only authbroker access tokens. It shows the three things a backend does:
+// Package api is the example resource server: a small JSON API, written with
+// net/http alone, that accepts only authbroker access tokens. It shows the
+// three things a backend does:
 //
 //   - verify the JWT offline against the broker's JWKS with handlers/bearer
 //     (pinned algorithm, iss, aud, exp, typ at+jwt), so a protected request
 //     costs no call to the broker;
 //   - optionally ask the broker whether the token is still active (RFC 7662
-//     introspection) on routes where a logout must take effect at once
-//     rather than when the access token expires;
+//     introspection, bearer.Introspection) where a logout must take effect
+//     at once rather than when the access token expires;
 //   - answer browsers from the app's origin (CORS), with the 401 bodies the
 //     JS client acts on ({"error":"token_expired"} means refresh and retry).
 package api
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
 )
@@ -35,9 +29,6 @@ type Options struct {
 	// AllowedOrigins are the browser apps (scheme://host:port) that may call
 	// the API from script.
 	AllowedOrigins []string
-	// Introspection, when set, checks every verified token with the broker
-	// as well, so revoked sessions are refused before their tokens expire.
-	Introspection *Introspection
 }
 
 // NewVerifier returns a verifier for tokens issued by the broker at
@@ -45,15 +36,18 @@ type Options struct {
 // broker's JWT_AUDIENCE, "authbroker" by default). Keys come from
 // brokerURL/.well-known/jwks.json, fetched when first needed, cached, and
 // fetched again when a token names a key the cache does not know (rotation).
-func NewVerifier(brokerURL, audience string, client *http.Client) *bearer.Verifier {
+// With introspectSecret (the broker's INTROSPECT_SECRET) every token is also
+// checked with the broker's /auth/introspect, so a logout takes effect at
+// once. extra options come last (tests pass bearer.WithLeeway).
+func NewVerifier(brokerURL, audience, introspectSecret string, client *http.Client, extra ...bearer.Option) (*bearer.Verifier, error) {
 	brokerURL = strings.TrimRight(brokerURL, "/")
-	return &bearer.Verifier{
-		Keys:     bearer.NewJWKS(brokerURL+"/.well-known/jwks.json", client),
-		Issuer:   brokerURL,
-		Audience: audience,
-		// Each token's signature is checked once; expiry on every request.
-		Cache: bearer.NewCache(10_000, time.Minute),
+	opts := []bearer.Option{bearer.WithCache(10_000, time.Minute)} // a token's signature is checked once
+	if introspectSecret != "" {
+		opts = append(opts, bearer.WithCheck(bearer.Introspection(brokerURL+"/auth/introspect", introspectSecret, client)))
 	}
+	opts = append(opts, extra...)
+	keys := bearer.NewJWKS(brokerURL+"/.well-known/jwks.json", bearer.WithHTTPClient(client))
+	return bearer.New(brokerURL, audience, keys, opts...)
 }
 
 // Handler returns the API:
@@ -64,39 +58,17 @@ func Handler(o Options) http.Handler {
 	if o.Verifier == nil {
 		panic("api: Options.Verifier is required")
 	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Use(middleware.Recover())
-	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins: o.AllowedOrigins,
-		AllowMethods: []string{http.MethodGet, http.MethodPost},
-		AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept},
-		// Lets the app read the RFC 6750 challenge as well as the JSON body.
-		ExposeHeaders: []string{echo.HeaderWWWAuthenticate},
-		MaxAge:        600,
-	}))
-	e.Use(noStore)
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-
-	protected := []echo.MiddlewareFunc{bearer.Middleware(o.Verifier)}
-	if o.Introspection != nil {
-		protected = append(protected, o.Introspection.Middleware)
-	}
-	e.GET("/api/hello", hello, protected...)
-	return e
-}
-
-// noStore keeps answers about a member out of shared and browser caches.
-func noStore(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return next(c)
-	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /api/hello", o.Verifier.Middleware()(http.HandlerFunc(hello)))
+	return cors(o.AllowedOrigins, noStore(mux))
 }
 
 // hello is GET /api/hello: what the verified claims say about the caller.
-func hello(c echo.Context) error {
-	claims := bearer.FromContext(c)
+func hello(w http.ResponseWriter, r *http.Request) {
+	claims := bearer.FromContext(r.Context())
 	who := claims.Name
 	if who == "" {
 		who = claims.Email
@@ -104,83 +76,49 @@ func hello(c echo.Context) error {
 	if who == "" {
 		who = "member " + claims.Subject
 	}
-	return c.JSON(http.StatusOK, map[string]any{
+	writeJSON(w, http.StatusOK, map[string]any{
 		"message":    "Hello, " + who + "!",
 		"member_id":  claims.Subject,
 		"email":      claims.Email,
 		"role":       claims.Role,
-		"expires_at": claims.ExpiresAt.Time.UTC().Format(time.RFC3339),
+		"expires_at": claims.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 }
 
-// Introspection asks the broker's /auth/introspect (RFC 7662) whether a
-// token is still active. It costs one round trip per request, so use it
-// where an immediate logout matters (payments, admin) and rely on the
-// short access-token lifetime elsewhere.
-type Introspection struct {
-	// URL is the broker's introspection endpoint, BASE_URL/auth/introspect.
-	URL string
-	// Secret is the broker's INTROSPECT_SECRET (HTTP Basic password).
-	Secret string
-	// Client makes the calls; nil means a client with a 5 s timeout.
-	Client *http.Client
+// cors lets the listed app origins call the API from script, and exposes
+// the RFC 6750 challenge so the app can read it as well as the JSON body.
+func cors(origins []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !slices.Contains(origins, origin) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
-// errUnavailable is an introspection call that did not produce an answer.
-var errUnavailable = errors.New("introspection unavailable")
-
-// Middleware runs after bearer.Middleware: it refuses a token the broker
-// reports inactive with the same 401 invalid_token answer, and fails closed
-// (503) when the broker cannot answer.
-func (in *Introspection) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		// RFC 6750 §2.1 / RFC 9110 §11.1: the scheme is case-insensitive.
-		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			raw = ""
-		}
-		raw = strings.TrimSpace(raw)
-		active, err := in.Active(c.Request().Context(), raw)
-		if err != nil {
-			c.Logger().Errorf("introspect: %v", err)
-			c.Response().Header().Set("Retry-After", "1")
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		}
-		if !active {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="token revoked"`)
-			return c.JSON(http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "token revoked"})
-		}
-		return next(c)
-	}
+// noStore keeps answers about a member out of shared and browser caches.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
 
-// Active reports whether the broker considers token active.
-func (in *Introspection) Active(ctx context.Context, token string) (bool, error) {
-	client := in.Client
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
-	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.URL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return false, fmt.Errorf("%w: %v", errUnavailable, err)
-	}
-	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationForm)
-	req.SetBasicAuth("resource-server", in.Secret)
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("%w: %v", errUnavailable, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return false, fmt.Errorf("%w: status %d", errUnavailable, resp.StatusCode)
-	}
-	var body struct {
-		Active bool `json:"active"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body); err != nil {
-		return false, fmt.Errorf("%w: %v", errUnavailable, err)
-	}
-	return body.Active, nil
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
