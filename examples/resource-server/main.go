@@ -9,13 +9,16 @@
 // (default localhost:8081), ALLOWED_ORIGINS (comma-separated app origins,
 // default http://localhost:5173), INTROSPECT_SECRET (when set, every token is
 // also checked with the broker's /auth/introspect, so a logout takes effect
-// at once).
+// at once), CLOCK_SKEW (the leeway on exp, nbf and iat: default and maximum
+// 30s, a negative duration for none).
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,12 +27,17 @@ import (
 	"time"
 
 	"github.com/authbroker/authbroker/examples/resource-server/api"
+	"github.com/authbroker/authbroker/handlers/bearer"
 )
 
 func main() {
 	broker := strings.TrimRight(env("AUTHBROKER_URL", "http://localhost:8080"), "/")
 	client := &http.Client{Timeout: 10 * time.Second}
-	v, err := api.NewVerifier(broker, env("JWT_AUDIENCE", "authbroker"), os.Getenv("INTROSPECT_SECRET"), client)
+	skew, err := time.ParseDuration(env("CLOCK_SKEW", "30s"))
+	if err != nil {
+		log.Fatalf("CLOCK_SKEW: %v", err)
+	}
+	v, err := api.NewVerifier(broker, env("JWT_AUDIENCE", "authbroker"), os.Getenv("INTROSPECT_SECRET"), client, bearer.WithLeeway(skew))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -38,9 +46,12 @@ func main() {
 		AllowedOrigins: strings.Split(env("ALLOWED_ORIGINS", "http://localhost:5173"), ","),
 	}
 	srv := &http.Server{
-		Addr:              env("LISTEN_ADDR", "localhost:8081"),
 		Handler:           api.Handler(opts),
 		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ln, err := net.Listen("tcp", env("LISTEN_ADDR", "localhost:8081"))
+	if err != nil {
+		log.Fatal(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,8 +62,10 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Printf("resource server on http://%s/api/hello, trusting %s", srv.Addr, broker)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// The address actually bound (LISTEN_ADDR may name port 0).
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	log.Printf("resource server on http://%s/api/hello, trusting %s", ln.Addr(), broker)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }

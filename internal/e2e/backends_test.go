@@ -18,7 +18,8 @@ import (
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 
-// The backend examples (examples/express, examples/spring) run as real
+// The backend examples (examples/resource-server in Go with net/http and
+// handlers/bearer, examples/express, examples/spring) run as real
 // processes against a real broker: a valid token is accepted, an expired
 // one is refused as token_expired, a token for another audience or
 // tampered with as invalid_token.
@@ -33,6 +34,7 @@ type backendExample struct {
 
 func TestBackendExamplesVerifyTokens(t *testing.T) {
 	for _, ex := range []backendExample{
+		{"go", goExample},
 		{"express", expressExample},
 		{"spring", springExample},
 	} {
@@ -99,6 +101,29 @@ func TestBackendExamplesVerifyTokens(t *testing.T) {
 				t.Errorf("expired token: WWW-Authenticate %q, want RFC 6750's error=\"invalid_token\"", h)
 			}
 		})
+	}
+}
+
+// goExample builds examples/resource-server (net/http and handlers/bearer,
+// no framework) and runs it on a free port with no clock leeway.
+func goExample(t *testing.T) (func(issuer, audience string) *exec.Cmd, func(string) string) {
+	bin := filepath.Join(t.TempDir(), "resource-server")
+	build := exec.Command("go", "build", "-o", bin, "./examples/resource-server")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/resource-server: %v\n%s", err, out)
+	}
+	cmd := func(issuer, audience string) *exec.Cmd {
+		c := exec.Command(bin)
+		c.Env = append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0", "AUTHBROKER_URL="+issuer, "JWT_AUDIENCE="+audience, "CLOCK_SKEW=-1s")
+		return c
+	}
+	return cmd, func(line string) string {
+		u, _ := strings.CutPrefix(line, "listening on ")
+		if u == line {
+			return ""
+		}
+		return u
 	}
 }
 

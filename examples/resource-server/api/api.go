@@ -53,6 +53,7 @@ func NewVerifier(brokerURL, audience, introspectSecret string, client *http.Clie
 // Handler returns the API:
 //
 //	GET /api/hello   (Bearer) greets the member named by the token
+//	GET /api/admin   (Bearer, role admin) the same, for admins only
 //	GET /healthz     liveness
 func Handler(o Options) http.Handler {
 	if o.Verifier == nil {
@@ -63,6 +64,7 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /api/hello", o.Verifier.Middleware()(http.HandlerFunc(hello)))
+	mux.Handle("GET /api/admin", o.Verifier.Middleware()(bearer.RequireRole("admin")(http.HandlerFunc(hello))))
 	return cors(o.AllowedOrigins, noStore(mux))
 }
 
