@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authbroker/authbroker/internal/app"
+	"github.com/authbroker/authbroker/cmd/authbroker/app"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 

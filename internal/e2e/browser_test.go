@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/internal/testenv"
 	"github.com/authbroker/authbroker/providers/providertest"
 )

@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/examples/resource-server/api"
 	"github.com/authbroker/authbroker/handlers/bearer"
-	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/config"
 )
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 

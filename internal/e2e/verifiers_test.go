@@ -16,7 +16,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/authbroker/authbroker/internal/app/apptest"
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/internal/testenv"
 )
 

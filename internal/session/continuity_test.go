@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/internal/clock"
+	"github.com/authbroker/authbroker/internal/jose"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
@@ -33,7 +33,7 @@ func TestContinuity(t *testing.T) {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	validFor := 15*time.Minute + bearer.MaxLeeway
+	validFor := 15*time.Minute + jose.MaxLeeway
 	c := session.NewContinuity(rs, db, validFor, clk.Now, nil)
 	if c.Checked() {
 		t.Fatal("checked before the first check")
@@ -78,7 +78,7 @@ func TestContinuity(t *testing.T) {
 // TestDenyLeewayCoversTheVerifier: a revoked session stays denied as long
 // as the verifier may still accept one of its tokens.
 func TestDenyLeewayCoversTheVerifier(t *testing.T) {
-	if session.DenyLeeway != bearer.MaxLeeway {
-		t.Fatalf("deny leeway %v, verifier leeway %v", session.DenyLeeway, bearer.MaxLeeway)
+	if session.DenyLeeway != jose.MaxLeeway {
+		t.Fatalf("deny leeway %v, verifier leeway %v", session.DenyLeeway, jose.MaxLeeway)
 	}
 }

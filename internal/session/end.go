@@ -11,7 +11,7 @@ import (
 )
 
 // DenyLeeway covers verifiers that accept a token slightly past its exp:
-// the most leeway the broker's verifier allows (bearer.MaxLeeway, held equal
+// the most leeway the broker's verifier allows (jose.MaxLeeway, which handlers/bearer uses too; held equal
 // by a test).
 const DenyLeeway = 30 * time.Second
 

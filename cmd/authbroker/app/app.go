@@ -1,6 +1,11 @@
 // Package app assembles authbroker from its configuration: storage
 // backends, keys, providers, services and the HTTP handler. main runs it;
 // end-to-end tests start it in-process against real stores.
+//
+// It is the composition root, so it sits with the command (as
+// cmd/<binary>/app does in Kubernetes) rather than under internal/: it is
+// the one package that imports both the services (internal/…) and their
+// HTTP face (handlers/…), and nothing under internal/ imports handlers/.
 package app
 
 import (

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authbroker/authbroker/internal/app"
+	"github.com/authbroker/authbroker/cmd/authbroker/app"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/testenv"
 )

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authbroker/authbroker/cmd/authbroker/app"
+	"github.com/authbroker/authbroker/cmd/authbroker/app/apptest"
 	"github.com/authbroker/authbroker/handlers/bearer"
-	"github.com/authbroker/authbroker/internal/app"
-	"github.com/authbroker/authbroker/internal/app/apptest"
 	"github.com/authbroker/authbroker/internal/clock"
 	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/store"
