@@ -73,3 +73,26 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SchemaVersion reports the schema version the database is at and the
+// newest one this binary embeds; current < latest means `authbroker
+// migrate` (or a start, which migrates) has work to do. It changes nothing.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
+	fsys, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version %s: %w", s.dialect, err)
+	}
+	dialect := goose.DialectSQLite3
+	if s.dialect == DialectPostgres {
+		dialect = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(dialect, s.db, fsys, goose.WithTableName(migrationsTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version %s: %w", s.dialect, err)
+	}
+	current, latest, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version %s: %w", s.dialect, err)
+	}
+	return current, latest, nil
+}
