@@ -72,7 +72,8 @@ type Keyset struct {
 // With several replicas, publish before signing so that no replica or
 // verifier meets a kid it cannot resolve during the rollout: first append
 // the new key after the current one and roll out, then move it to the top
-// and roll out again. Previous keys may be given as PUBLIC KEY blocks.
+// and roll out again (docs/OPERATIONS.md has the steps and the waits).
+// Previous keys may be given as PUBLIC KEY blocks.
 //
 // A previous key may use another algorithm than JWT_ALG (moving from RS256
 // to ES256 is a rotation like any other).
