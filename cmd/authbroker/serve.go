@@ -8,14 +8,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authbroker/authbroker/cmd/authbroker/app"
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/secrets"
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
+	"github.com/authbroker/authbroker/internal/token"
 )
 
 func migrate(ctx context.Context, cfg *config.Config) error {
@@ -73,6 +78,7 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, std
 	for _, w := range cfg.Warnings() {
 		logger.Warn("config.warning", "problem", w)
 	}
+	local := localFiles(cfg)
 	a, err := app.Build(ctx, cfg, logger)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -129,6 +135,9 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, std
 	logger.Info("serve.started", "addr", addr, "metrics_addr", metricsAddr, "base_url", cfg.BaseURL, "env", cfg.AppEnv,
 		"database", config.Redacted(cfg.DatabaseURL), "redis", cfg.RedisURL != "", "providers", names)
 	fmt.Fprintf(stdout, "authbroker is listening on %s: open %s/ to sign in\n", addr, cfg.BaseURL)
+	for _, f := range local {
+		fmt.Fprintln(stdout, f.report())
+	}
 	if metricsAddr != "" {
 		fmt.Fprintf(stdout, "metrics on %s (/metrics)\n", metricsAddr)
 	}
@@ -177,4 +186,39 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, std
 	}
 	logger.Info("serve.stopped", "took", time.Since(stopping).Round(time.Millisecond).String())
 	return nil
+}
+
+// localFile is a file a development start keeps under DATA_DIR (or the
+// SQLite database), and whether it existed before this start.
+type localFile struct {
+	what, path string
+	existed    bool
+}
+
+func (f localFile) report() string {
+	if f.existed {
+		return fmt.Sprintf("  %s: %s", f.what, f.path)
+	}
+	return fmt.Sprintf("  %s: %s (created now)", f.what, f.path)
+}
+
+// localFiles lists the generated keys and the SQLite database a start will
+// use, so that the first start says where it put them.
+func localFiles(cfg *config.Config) []localFile {
+	var out []localFile
+	add := func(what, path string) {
+		_, err := os.Stat(path)
+		out = append(out, localFile{what: what, path: path, existed: err == nil})
+	}
+	if cfg.JWTKeyFile == "" && cfg.JWTSecret == "" && !cfg.Production() {
+		add("signing key (development)", token.DevKeyPath(cfg.DataDir, cfg.JWTAlg))
+	}
+	if cfg.SecretsKeyFile == "" && !cfg.Production() {
+		add("secrets key (development)", filepath.Join(cfg.DataDir, secrets.DevFile))
+	}
+	if path, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite://"); ok {
+		path, _, _ = strings.Cut(path, "?")
+		add("SQLite database", path)
+	}
+	return out
 }

@@ -444,16 +444,21 @@ func describe(key any) string {
 	return fmt.Sprintf("%T", key)
 }
 
+// DevKeyPath is where development keeps the generated key for alg under
+// dir (DATA_DIR).
+func DevKeyPath(dir, alg string) string {
+	if alg == jose.HS256 {
+		return filepath.Join(dir, "jwt-hs256.key")
+	}
+	return filepath.Join(dir, "jwt-"+strings.ToLower(alg)+".pem")
+}
+
 // devKeys loads the development key for alg from dir, generating it on
 // first use. The file is created exclusively (written to a temporary file
 // and hard-linked into place), so two processes starting together agree on
 // one key.
 func devKeys(dir, alg, issuer string) (*Keyset, error) {
-	name := "jwt-" + strings.ToLower(alg) + ".pem"
-	if alg == jose.HS256 {
-		name = "jwt-hs256.key"
-	}
-	path := filepath.Join(dir, name)
+	path := DevKeyPath(dir, alg)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err = createDevKey(dir, path, alg)
