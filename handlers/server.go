@@ -109,6 +109,7 @@ func New(d Deps) *echo.Echo {
 
 	e.GET("/healthz", api.healthz)
 	e.GET("/readyz", api.readyz)
+	e.GET("/openapi.yaml", api.openAPI)
 	e.GET("/.well-known/jwks.json", api.jwks)
 	e.GET("/.well-known/openid-configuration", api.openidConfiguration)
 	e.StaticFS("/static", templates.Static())
@@ -140,7 +141,7 @@ func New(d Deps) *echo.Echo {
 	if h, ok := devHandler(d.Providers); ok {
 		// An HTML form of our own, so the same-origin rule of forms
 		// rather than the API's CSRF header.
-		e.Any("/auth/dev/authorize", echo.WrapHandler(h), api.sameOriginForm)
+		e.Match([]string{http.MethodGet, http.MethodPost}, "/auth/dev/authorize", echo.WrapHandler(h), api.sameOriginForm)
 	}
 	a.GET("/:provider", api.start, authLimit)
 	a.GET("/:provider/callback", api.callback, authLimit)

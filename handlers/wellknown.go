@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"github.com/authbroker/authbroker/docs"
 	"net/http"
 	"time"
 
@@ -71,4 +72,11 @@ func (a *API) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, body)
 	}
 	return c.JSON(http.StatusOK, body)
+}
+
+// openAPI is GET /openapi.yaml: the OpenAPI 3.1 description of every route
+// (docs/openapi.yaml; the test suite validates live responses against it).
+func (a *API) openAPI(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/yaml", []byte(docs.OpenAPI))
 }

@@ -243,7 +243,7 @@ func (r *Registry) Apply(stored []Configured) {
 		add(c)
 	}
 	if r.dev != nil {
-		e := &Entry{Configured: Configured{Type: "dev", Settings: Settings{Name: "dev"}, Enabled: true, Order: 1 << 30}, Kind: DevType(), Provider: r.dev}
+		e := &Entry{Configured: Configured{Type: "dev", Settings: Settings{Name: "dev"}, Enabled: true, Source: SourceEnv, Order: 1 << 30}, Kind: DevType(), Provider: r.dev}
 		next.byName["dev"] = e
 		next.list = append(next.list, e)
 	}

@@ -88,7 +88,7 @@ func StartWith(t testing.TB, o Options) *Broker {
 		t.Fatalf("app.Build: %v", err)
 	}
 	a.Background(ctx)
-	srv := httptest.NewUnstartedServer(a.Handler)
+	srv := httptest.NewUnstartedServer(validateResponses(t, a.Handler))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
