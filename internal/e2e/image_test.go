@@ -155,9 +155,10 @@ func limitArgs() []string {
 	return []string{"--ulimit", "nofile=" + n + ":" + n, "--ulimit", "nproc=4096:4096"}
 }
 
-// checkStagesAgree: from the first USER line on, deploy/Dockerfile and
-// deploy/image/Containerfile.local say the same, so the image the suite
-// runs is the one operators build.
+// checkStagesAgree: from the first USER line on, deploy/Dockerfile,
+// deploy/image/Containerfile.local and the release image's
+// deploy/image/Dockerfile.release say the same, so the image the suite
+// runs is the one operators build and the one releases publish.
 func checkStagesAgree(t *testing.T, root string) {
 	t.Helper()
 	tail := func(name string) []string {
@@ -172,8 +173,10 @@ func checkStagesAgree(t *testing.T, root string) {
 		}
 		return strings.Split(strings.TrimSpace(s[i:]), "\n")
 	}
-	real, local := tail("deploy/Dockerfile"), tail("deploy/image/Containerfile.local")
-	if strings.Join(real, "\n") != strings.Join(local, "\n") {
-		t.Fatalf("the runtime stages differ after USER:\ndeploy/Dockerfile:\n%s\n\nContainerfile.local:\n%s", strings.Join(real, "\n"), strings.Join(local, "\n"))
+	real := tail("deploy/Dockerfile")
+	for _, other := range []string{"deploy/image/Containerfile.local", "deploy/image/Dockerfile.release"} {
+		if got := tail(other); strings.Join(real, "\n") != strings.Join(got, "\n") {
+			t.Fatalf("the runtime stages differ after USER:\ndeploy/Dockerfile:\n%s\n\n%s:\n%s", strings.Join(real, "\n"), other, strings.Join(got, "\n"))
+		}
 	}
 }
