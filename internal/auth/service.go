@@ -77,9 +77,6 @@ func New(d Deps) *Service {
 	}
 }
 
-// Config returns the configuration the service runs with.
-func (s *Service) Config() *config.Config { return s.d.Config }
-
 // randomToken returns n random bytes, base64url without padding.
 func randomToken(n int) string {
 	b := make([]byte, n)

@@ -377,11 +377,6 @@ type DenyWatcher interface {
 	WatchDenied(ctx context.Context) (<-chan Denied, error)
 }
 
-// Pinger is implemented by backends that can report readiness.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // RefreshState is what a Sessions backend keeps for the refresh decision
 // of one session: a few numbers, whatever the number of rotations.
 type RefreshState struct {
