@@ -204,29 +204,19 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, id, status string) (st
 	return m, s.record(ctx, a, action, id, nil)
 }
 
-// update applies change to the stored member with optimistic concurrency:
-// a login writing the profile at the same moment makes it re-read and retry
-// instead of one change silently undoing the other.
+// update applies change to the stored member in one read-modify-write of
+// the store (store.Members.UpdateMember), so a login writing the profile
+// at the same moment and this change never undo each other.
 func (s *Service) update(ctx context.Context, id string, change func(*store.Member)) (store.Member, error) {
-	for attempt := 0; ; attempt++ {
-		m, err := s.Members.GetMember(ctx, id)
-		if err != nil {
-			return store.Member{}, storeErr("get member", err)
-		}
-		prev := m.UpdatedAt
-		change(&m)
-		m.UpdatedAt = s.Now().UTC().Truncate(time.Microsecond)
-		if !m.UpdatedAt.After(prev) {
-			m.UpdatedAt = prev.Add(time.Microsecond)
-		}
-		err = s.Members.UpdateMember(ctx, m, prev)
-		if err == nil {
-			return m, nil
-		}
-		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
-			return store.Member{}, storeErr("update member", err)
-		}
+	m, err := s.Members.UpdateMember(ctx, id, func(cur store.Member) (store.Member, error) {
+		change(&cur)
+		cur.UpdatedAt = s.Now().UTC()
+		return cur, nil
+	})
+	if err != nil {
+		return store.Member{}, storeErr("update member", err)
 	}
+	return m, nil
 }
 
 // RevokeSessions ends every session of a member.

@@ -48,9 +48,9 @@ var ErrDisabled = errors.New("member disabled")
 var ErrInvalidProfile = errors.New("profile without provider or subject")
 
 // attempts bounds how often a login looks again after losing a race (a
-// concurrent first login, link or delete), and how often a member write is
-// re-applied to a fresh read after the record changed under it. One retry
-// settles a lost race; the rest absorb the rare case of a race lost twice.
+// concurrent first login, link or delete). One retry settles a lost race;
+// the rest absorb the rare case of a race lost twice. (Member writes need
+// no retry here: the store's UpdateMember is read-modify-write.)
 const attempts = 4
 
 // Service applies the member rules to provider profiles.
@@ -233,50 +233,21 @@ func (s *Service) recordLogin(ctx context.Context, m store.Member, p providers.P
 	})
 }
 
-// update applies change to m, read from the store, and writes the result
-// if it differs, on the condition that the record is still as read. When
-// it changed meanwhile (an admin, or a concurrent login), change is applied
-// again to a fresh read, so whatever the other writer set and change does
-// not touch (status, a role other than a promotion) is kept. ErrDisabled
-// when the fresh read is disabled. After attempts lost races the error is
-// not ErrConflict, which callers read as an identity linked elsewhere.
-// It returns the member as stored.
+// update applies change to the member as stored and writes the result, in
+// one read-modify-write of the store (store.Members.UpdateMember: no other
+// write in between, so whatever an admin or a concurrent login set and
+// change does not touch — status, a role other than a promotion — is
+// kept). ErrDisabled when the member is disabled by then. It returns the
+// member as stored.
 func (s *Service) update(ctx context.Context, m store.Member, now time.Time, change func(*store.Member)) (store.Member, error) {
-	for range attempts {
-		next := m
-		change(&next)
-		if next == m {
-			// Nothing to write: typically a concurrent login of the same
-			// profile at the same moment already wrote it.
-			return m, nil
+	return s.Members.UpdateMember(ctx, m.ID, func(cur store.Member) (store.Member, error) {
+		if cur.Status == store.StatusDisabled {
+			return cur, fmt.Errorf("member %s: %w", cur.ID, ErrDisabled)
 		}
-		next.UpdatedAt = nextVersion(m.UpdatedAt, now)
-		err := s.Members.UpdateMember(ctx, next, m.UpdatedAt)
-		if err == nil {
-			return next, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return store.Member{}, err
-		}
-		if m, err = s.Members.GetMember(ctx, m.ID); err != nil {
-			return store.Member{}, err
-		}
-		if m.Status == store.StatusDisabled {
-			return store.Member{}, fmt.Errorf("member %s: %w", m.ID, ErrDisabled)
-		}
-	}
-	return store.Member{}, fmt.Errorf("member %s changed %d times while being written", m.ID, attempts)
-}
-
-// nextVersion is the updated_at of a write over a record whose updated_at
-// is prev: now, or just after prev when the clock has not moved past it
-// (a coarse or stepped-back clock), since the store refuses a write that
-// keeps the version.
-func nextVersion(prev, now time.Time) time.Time {
-	if floor := prev.Add(time.Microsecond); now.Before(floor) {
-		return floor
-	}
-	return now
+		change(&cur)
+		cur.UpdatedAt = now // the store keeps it past the stored one
+		return cur, nil
+	})
 }
 
 // linkOrRefresh links p to memberID, or refreshes it when memberID already

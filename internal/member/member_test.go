@@ -107,38 +107,30 @@ func (f fixture) disable(t *testing.T, m store.Member) {
 	}
 }
 
-// admin changes a member as the admin service does: read, change, write
-// on the condition that nobody wrote in between, and again on a conflict.
-// It returns errors rather than failing the test, for use off the test's
-// goroutine.
+// admin changes a member as the admin service does: one read-modify-write
+// of the store. It returns errors rather than failing the test, for use off
+// the test's goroutine.
 func (f fixture) admin(c context.Context, id string, change func(*store.Member)) error {
-	for {
-		m, err := f.st.GetMember(c, id)
-		if err != nil {
-			return err
-		}
-		prev := m.UpdatedAt
+	_, err := f.st.UpdateMember(c, id, func(m store.Member) (store.Member, error) {
 		change(&m)
-		m.UpdatedAt = prev.Add(time.Second)
-		err = f.st.UpdateMember(c, m, prev)
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
+		return m, nil
+	})
+	return err
 }
 
 // interleaved is the fixture's store with a step run just before every
 // UpdateMember through it, given the call's number (from 1): an admin or
-// another login acting between a service's read of a member and its write.
+// another login acting after the service decided what to write and before
+// the store's read-modify-write of the member.
 type interleaved struct {
 	store.Members
 	between func(call int64)
 	calls   atomic.Int64
 }
 
-func (i *interleaved) UpdateMember(ctx context.Context, m store.Member, prev time.Time) error {
+func (i *interleaved) UpdateMember(ctx context.Context, id string, change func(store.Member) (store.Member, error)) (store.Member, error) {
 	i.between(i.calls.Add(1))
-	return i.Members.UpdateMember(ctx, m, prev)
+	return i.Members.UpdateMember(ctx, id, change)
 }
 
 // first runs step before the first call only.

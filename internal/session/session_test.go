@@ -157,8 +157,10 @@ func TestStartUnderEachSessionPolicy(t *testing.T) {
 func TestStartRefusesDisabledOrDeletedMembers(t *testing.T) {
 	f := newFixture(t, session.Policy{})
 	m := f.member(t, "off@example.com")
-	m.Status, m.UpdatedAt = store.StatusDisabled, m.UpdatedAt.Add(time.Second)
-	if err := f.db.UpdateMember(t.Context(), m, m.UpdatedAt.Add(-time.Second)); err != nil {
+	if _, err := f.db.UpdateMember(t.Context(), m.ID, func(cur store.Member) (store.Member, error) {
+		cur.Status = store.StatusDisabled
+		return cur, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Start(t.Context(), session.Start{MemberID: m.ID}); apiCode(err) != apierror.CodeAccountDisabled {
@@ -178,11 +180,10 @@ func TestStartSeesAnAdminActingMeanwhile(t *testing.T) {
 			if n != 1 {
 				return
 			}
-			cur, _ := f.db.GetMember(context.Background(), m.ID)
-			prev := cur.UpdatedAt
-			edit(&cur)
-			cur.UpdatedAt = prev.Add(time.Millisecond)
-			if err := f.db.UpdateMember(context.Background(), cur, prev); err != nil {
+			if _, err := f.db.UpdateMember(context.Background(), m.ID, func(cur store.Member) (store.Member, error) {
+				edit(&cur)
+				return cur, nil
+			}); err != nil {
 				t.Error(err)
 			}
 		}

@@ -113,14 +113,23 @@ type Members interface {
 	// UpdateIdentity stores the provider's latest profile fields for an
 	// existing identity (email, verified, name, avatar, raw, updated_at).
 	UpdateIdentity(ctx context.Context, id Identity) error
-	// UpdateMember stores every mutable field of m (email, email_verified,
-	// name, avatar, role, status, updated_at, last_login_at) only if the
-	// stored row's updated_at still equals prev, the value read before the
-	// change (optimistic concurrency: a login refreshing the profile and an
-	// admin disabling the member never silently overwrite each other).
-	// ErrConflict when the row changed since it was read; ErrNotFound when
-	// it is gone. m.UpdatedAt is the new value and must differ from prev.
-	UpdateMember(ctx context.Context, m Member, prev time.Time) error
+	// UpdateMember is read-modify-write of one member: it reads member id,
+	// calls change with it and stores what change returns (every mutable
+	// field: email, email_verified, name, avatar, role, status,
+	// last_login_at), with no other write to that member in between, so a
+	// login refreshing the profile and an admin disabling the member never
+	// undo each other. The backend keeps the concurrency (a row lock, or
+	// an optimistic retry that calls change again on a fresh read): callers
+	// write no retry loop. change must be quick and touch nothing outside
+	// the member it is given; its error aborts with nothing written and is
+	// returned as is. A change that returns the member unchanged (apart from
+	// updated_at) writes nothing. Otherwise updated_at becomes the value
+	// change set when that is later than the stored one (the caller's clock,
+	// stored as given), else just after the stored one (zero: the backend's
+	// clock): it never stands still or goes back. It returns the member as
+	// stored; ErrNotFound when there is no such member. id and created_at
+	// cannot change.
+	UpdateMember(ctx context.Context, id string, change func(old Member) (Member, error)) (Member, error)
 	// ListIdentities returns a member's identities, oldest first.
 	ListIdentities(ctx context.Context, memberID string) ([]Identity, error)
 	// DeleteIdentity unlinks one identity. It returns ErrConflict when it is

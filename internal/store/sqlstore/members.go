@@ -184,44 +184,73 @@ func (s *Store) UpdateIdentity(ctx context.Context, id store.Identity) error {
 	return nil
 }
 
-// UpdateMember stores every mutable field of m if the row's updated_at is
-// still prev (see store.Members). Both sides are compared as stored, in UTC
-// at microsecond precision, so a prev read from this store, or the value
-// the caller wrote itself, matches exactly. A zero m.UpdatedAt means now.
-//
-// When no row matches, a second look tells ErrNotFound (gone) from
-// ErrConflict (changed). It runs outside the update: a row deleted in
-// between is reported as gone, which it then is.
-func (s *Store) UpdateMember(ctx context.Context, m store.Member, prev time.Time) error {
-	updated := m.UpdatedAt
-	if updated.IsZero() {
-		updated = s.now()
-	}
-	if dbTime(updated).Equal(dbTime(prev)) {
-		// The row would keep its version, and a second writer holding the
-		// same prev could then overwrite this change unnoticed.
-		return fmt.Errorf("update member %s: the new updated_at %s must differ from the one read",
-			m.ID, dbTime(updated).Format(time.RFC3339Nano))
-	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE members SET email = ?, email_lower = ?, email_verified = ?, name = ?,
-		name_lower = ?, avatar_url = ?, role = ?, status = ?, updated_at = ?, last_login_at = ?
-		WHERE id = ? AND updated_at = ?`),
-		m.Email, email.Key(m.Email), m.EmailVerified, m.Name, strings.ToLower(m.Name), m.AvatarURL,
-		m.Role, m.Status, s.timeArg(updated), s.timeArg(m.LastLoginAt), m.ID, s.timeArg(prev))
-	err = affectedOne(res, err)
-	if errors.Is(err, store.ErrNotFound) {
-		var one int
-		switch lerr := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM members WHERE id = ?`), m.ID).Scan(&one); {
-		case lerr == nil:
-			err = store.ErrConflict
-		case !errors.Is(lerr, sql.ErrNoRows):
-			err = lerr
+// UpdateMember is read-modify-write under the row's lock (see
+// store.Members): one transaction on the writer reads the member (FOR
+// UPDATE on PostgreSQL; on SQLite the transaction holds the database's
+// write lock from BEGIN), applies change and writes the result, so
+// concurrent updaters of one member queue and each sees the previous one's
+// write. change runs while the lock is held.
+func (s *Store) UpdateMember(ctx context.Context, id string, change func(old store.Member) (store.Member, error)) (store.Member, error) {
+	var out store.Member
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		old, err := scanMember(tx.QueryRowContext(ctx, s.q(`SELECT `+memberCols+` FROM members WHERE id = ?`+s.forUpdate()), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		next, err := change(old)
+		if err != nil {
+			return changeError{err}
+		}
+		asked := next.UpdatedAt
+		next.ID, next.CreatedAt, next.UpdatedAt = old.ID, old.CreatedAt, old.UpdatedAt
+		if next == old {
+			out = old
+			return nil
+		}
+		if asked.IsZero() {
+			asked = s.now()
+		}
+		next.UpdatedAt = laterThan(old.UpdatedAt, asked)
+		if !next.LastLoginAt.IsZero() {
+			next.LastLoginAt = dbTime(next.LastLoginAt)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE members SET email = ?, email_lower = ?, email_verified = ?, name = ?,
+			name_lower = ?, avatar_url = ?, role = ?, status = ?, updated_at = ?, last_login_at = ?
+			WHERE id = ?`),
+			next.Email, email.Key(next.Email), next.EmailVerified, next.Name, strings.ToLower(next.Name), next.AvatarURL,
+			next.Role, next.Status, s.timeArg(next.UpdatedAt), s.timeArg(next.LastLoginAt), next.ID); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	var ce changeError
+	if errors.As(err, &ce) {
+		return store.Member{}, ce.err
 	}
 	if err != nil {
-		return fmt.Errorf("update member %s: %w", m.ID, err)
+		return store.Member{}, fmt.Errorf("update member %s: %w", id, err)
 	}
-	return nil
+	return out, nil
+}
+
+// changeError carries the error of an UpdateMember change through the
+// transaction, to be returned as is.
+type changeError struct{ err error }
+
+func (e changeError) Error() string { return e.err.Error() }
+
+// laterThan is t at the store's precision, or one microsecond after prev
+// when t is not past it: a member's updated_at only grows.
+func laterThan(prev, t time.Time) time.Time {
+	t = dbTime(t)
+	if floor := dbTime(prev).Add(time.Microsecond); t.Before(floor) {
+		return floor
+	}
+	return t
 }
 
 // affectedOne turns "no row matched" into ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -170,7 +171,10 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 			{"find empty email", func() error { _, err := st.FindMemberByVerifiedEmail(c, ""); return err }},
 			{"link to unknown member", func() error { return st.LinkIdentity(c, newIdentity(t, "github", ghost)) }},
 			{"update unlinked identity", func() error { return st.UpdateIdentity(c, newIdentity(t, "github", m)) }},
-			{"update unknown member", func() error { return st.UpdateMember(c, later(ghost), ghost.UpdatedAt) }},
+			{"update unknown member", func() error {
+				_, err := st.UpdateMember(c, ghost.ID, func(old store.Member) (store.Member, error) { return old, nil })
+				return err
+			}},
 			{"unlink unlinked identity", func() error { return st.DeleteIdentity(c, m.ID, "github", randomID(t)) }},
 			{"unlink from unknown member", func() error { return st.DeleteIdentity(c, ghost.ID, id.Provider, id.Subject) }},
 			{"delete unknown member", func() error { return st.DeleteMember(c, ghost.ID) }},
@@ -379,22 +383,32 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 	t.Run("update member stores every mutable field", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		m, _ := createMember(t, st, now().Add(-time.Hour))
-		changed := m
-		changed.Email = "New.Address+" + randomID(t)[:8] + "@Example.org"
-		changed.EmailVerified = true
-		changed.Name, changed.AvatarURL = "New Name", "https://img.example/new"
-		changed.Role, changed.Status = store.RoleAdmin, store.StatusDisabled
-		changed.UpdatedAt, changed.LastLoginAt = now(), now()
-		if err := st.UpdateMember(c, changed, m.UpdatedAt); err != nil {
+		var want store.Member
+		got, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			checkMember(t, old, m)
+			old.Email = "New.Address+" + randomID(t)[:8] + "@Example.org"
+			old.EmailVerified = true
+			old.Name, old.AvatarURL = "New Name", "https://img.example/new"
+			old.Role, old.Status = store.RoleAdmin, store.StatusDisabled
+			old.LastLoginAt = now()
+			want = old
+			return old, nil
+		})
+		if err != nil {
 			t.Fatalf("update: %v", err)
 		}
-		got, err := st.GetMember(c, m.ID)
+		if !got.UpdatedAt.After(m.UpdatedAt) {
+			t.Errorf("updated_at %s did not move past %s", got.UpdatedAt, m.UpdatedAt)
+		}
+		want.UpdatedAt = got.UpdatedAt
+		read, err := st.GetMember(c, m.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
-		checkMember(t, got, changed)
+		checkMember(t, read, want)
+		checkMember(t, got, read)
 		// The email lookup follows the new address.
-		found, err := st.FindMemberByVerifiedEmail(c, strings.ToLower(changed.Email))
+		found, err := st.FindMemberByVerifiedEmail(c, strings.ToLower(want.Email))
 		if err != nil {
 			t.Fatalf("find by the new email: %v", err)
 		}
@@ -406,127 +420,126 @@ func RunMembers(t *testing.T, newStore func(t *testing.T) MembersAndAudit) {
 		}
 	})
 
-	t.Run("prev as read back, or as written at finer precision in another zone: applied", func(t *testing.T) {
+	t.Run("update: id and created_at stay; updated_at as asked when later, never backwards", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
-		// Stored at lower precision and in another zone than given: the
-		// value a read returns must match what the store compares.
-		seoul := time.FixedZone("KST", 9*60*60)
-		m := newMember(t, time.Date(2025, 5, 6, 7, 8, 9, 123456789, seoul))
-		if err := st.CreateMember(c, m, newIdentity(t, "google", m)); err != nil {
-			t.Fatalf("create: %v", err)
+		m, _ := createMember(t, st, now().Add(-time.Hour))
+		got, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			old.ID, old.CreatedAt, old.UpdatedAt = "someone-else", old.CreatedAt.Add(-time.Hour), old.UpdatedAt.Add(-time.Hour)
+			old.Name = "Renamed"
+			return old, nil
+		})
+		if err != nil {
+			t.Fatalf("update: %v", err)
 		}
 		read, err := st.GetMember(c, m.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
-		first := later(read)
-		first.Name = "Read Back"
-		first.UpdatedAt = first.UpdatedAt.Add(789 * time.Nanosecond).In(seoul)
-		if err := st.UpdateMember(c, first, read.UpdatedAt); err != nil {
-			t.Fatalf("update with the updated_at read: %v", err)
+		if read.Name != "Renamed" || got.ID != m.ID || !read.CreatedAt.Equal(m.CreatedAt) || !read.UpdatedAt.After(m.UpdatedAt) {
+			t.Fatalf("after an update asking for an earlier updated_at: %+v", read)
 		}
-		// The caller's own value, as given (finer, another zone), is a
-		// valid prev as well.
-		second := later(first)
-		second.Name = "Own Value"
-		if err := st.UpdateMember(c, second, first.UpdatedAt); err != nil {
-			t.Fatalf("update with the updated_at written: %v", err)
+		asked := read.UpdatedAt.Add(time.Hour)
+		if _, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			old.Name, old.UpdatedAt = "Later", asked
+			return old, nil
+		}); err != nil {
+			t.Fatalf("update: %v", err)
 		}
-		got, err := st.GetMember(c, m.ID)
-		if err != nil {
-			t.Fatalf("get: %v", err)
+		if read, err = st.GetMember(c, m.ID); err != nil || !read.UpdatedAt.Equal(asked) {
+			t.Fatalf("updated_at %s (%v), want the later value asked for, %s", read.UpdatedAt, err, asked)
 		}
-		checkMember(t, got, second)
 	})
 
-	t.Run("stale update: ErrConflict and nothing changes", func(t *testing.T) {
+	t.Run("update: change's error aborts, nothing written, the error as is", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		m, _ := createMember(t, st, now().Add(-time.Hour))
-		// An admin disables the member...
-		disabled := later(m)
-		disabled.Status = store.StatusDisabled
-		if err := st.UpdateMember(c, disabled, m.UpdatedAt); err != nil {
-			t.Fatalf("disable: %v", err)
+		refused := errors.New("refused by the caller")
+		_, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			old.Status = store.StatusDisabled
+			return old, refused
+		})
+		if err != refused {
+			t.Fatalf("update = %v, want the change's own error", err)
 		}
-		// ...while a login that read the member before writes its copy.
-		login := later(disabled)
-		login.Name, login.LastLoginAt = "Stale Login", login.UpdatedAt
-		wantConflict(t, "update from a stale read", st.UpdateMember(c, login, m.UpdatedAt))
 		got, err := st.GetMember(c, m.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
-		checkMember(t, got, disabled)
+		checkMember(t, got, m)
 	})
 
-	t.Run("update of a deleted member: ErrNotFound, not ErrConflict", func(t *testing.T) {
+	t.Run("update: no change, no write", func(t *testing.T) {
+		st, c := newStore(t), ctx(t)
+		m, _ := createMember(t, st, now().Add(-time.Hour))
+		got, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) { return old, nil })
+		if err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		checkMember(t, got, m)
+		read, err := st.GetMember(c, m.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checkMember(t, read, m) // updated_at kept: nothing was written
+	})
+
+	t.Run("update of a deleted member: ErrNotFound, change not called", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		m, _ := createMember(t, st, now())
 		if err := st.DeleteMember(c, m.ID); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		wantNotFound(t, "update a deleted member", st.UpdateMember(c, later(m), m.UpdatedAt))
+		_, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			t.Error("change called for a deleted member")
+			return old, nil
+		})
+		wantNotFound(t, "update a deleted member", err)
 	})
 
-	t.Run("update keeping updated_at: refused, nothing changes", func(t *testing.T) {
-		st, c := newStore(t), ctx(t)
-		m, _ := createMember(t, st, now())
-		same := m
-		same.Status = store.StatusDisabled
-		err := st.UpdateMember(c, same, m.UpdatedAt)
-		if err == nil {
-			t.Fatal("update with m.UpdatedAt equal to prev succeeded: the version would not change")
-		}
-		got, gerr := st.GetMember(c, m.ID)
-		if gerr != nil {
-			t.Fatalf("get: %v", gerr)
-		}
-		checkMember(t, got, m)
-	})
-
-	t.Run("50 concurrent updates from one read: exactly one wins", func(t *testing.T) {
+	t.Run("50 concurrent read-modify-writes of one member: none lost", func(t *testing.T) {
 		st, c := newStore(t), ctx(t)
 		m, _ := createMember(t, st, now().Add(-time.Hour))
+		if _, err := st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+			old.Name = "0"
+			return old, nil
+		}); err != nil {
+			t.Fatalf("update: %v", err)
+		}
 		var (
-			wg      sync.WaitGroup
-			start   = make(chan struct{})
-			updates = make([]store.Member, racers)
-			errs    = make([]error, racers)
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, racers)
 		)
-		for i := range updates {
-			u := later(m)
-			u.UpdatedAt = u.UpdatedAt.Add(time.Duration(i) * time.Millisecond)
-			u.Name = fmt.Sprintf("Writer %d", i)
-			if i%2 == 0 {
-				u.Status = store.StatusDisabled
-			}
-			updates[i] = u
+		for i := range racers {
 			wg.Go(func() {
 				<-start
-				errs[i] = st.UpdateMember(c, updates[i], m.UpdatedAt)
+				_, errs[i] = st.UpdateMember(c, m.ID, func(old store.Member) (store.Member, error) {
+					n, err := strconv.Atoi(old.Name)
+					if err != nil {
+						return old, err
+					}
+					old.Name = strconv.Itoa(n + 1)
+					if i%2 == 0 {
+						old.Status = store.StatusDisabled
+					}
+					return old, nil
+				})
 			})
 		}
 		close(start)
 		wg.Wait()
-		winner := -1
 		for i, err := range errs {
-			switch {
-			case err == nil && winner >= 0:
-				t.Errorf("writers %d and %d both succeeded, want exactly one", winner, i)
-			case err == nil:
-				winner = i
-			case !errors.Is(err, store.ErrConflict):
-				t.Errorf("writer %d: %v, want store.ErrConflict", i, err)
+			if err != nil {
+				t.Errorf("updater %d: %v", i, err)
 			}
-		}
-		if winner < 0 {
-			t.Fatal("no writer succeeded, want exactly one")
 		}
 		got, err := st.GetMember(c, m.ID)
 		if err != nil {
 			t.Fatalf("get: %v", err)
 		}
-		checkMember(t, got, updates[winner])
+		if got.Name != strconv.Itoa(racers) || got.Status != store.StatusDisabled {
+			t.Fatalf("after %d increments: name %q, status %s; want %d and disabled (an update was lost)", racers, got.Name, got.Status, racers)
+		}
 	})
 
 	t.Run("last identity cannot be unlinked", func(t *testing.T) {
