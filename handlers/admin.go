@@ -16,6 +16,7 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/admin"
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
@@ -226,7 +227,7 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 		return nil, false, a.adminLoginPage(c)
 	}
 	if claims.Role != store.RoleAdmin {
-		return nil, false, &auth.Error{Status: http.StatusForbidden, Code: "forbidden", Description: "your account does not have the admin role"}
+		return nil, false, &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
 	}
 	return claims, true, nil
 }
@@ -237,7 +238,7 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 func (a *API) checkAdminCSRF(c echo.Context) error {
 	ck, err := c.Cookie(a.adminCookieName(adminCSRFCookie))
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.Request().PostFormValue("csrf"))) != 1 {
-		return &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected", Description: "the form has expired; reload the page and try again"}
+		return &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected, Description: "the form has expired; reload the page and try again"}
 	}
 	return nil
 }
@@ -286,7 +287,7 @@ func (a *API) adminCallback(c echo.Context) error {
 	}
 	if tr.Member.Role != store.RoleAdmin {
 		_ = a.Sessions.End(c.Request().Context(), tr.SessionID)
-		return &auth.Error{Status: http.StatusForbidden, Code: "forbidden", Description: "your account does not have the admin role"}
+		return &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
 	}
 	a.setAdminSession(c, tr)
 	return c.Redirect(http.StatusSeeOther, "/admin")

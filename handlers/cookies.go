@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 )
 
@@ -135,7 +136,7 @@ func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
 }
 
 // errCSRF is the answer to a request refused by csrf or sameOriginForm.
-var errCSRF = &auth.Error{Status: http.StatusForbidden, Code: "csrf_rejected",
+var errCSRF = &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected,
 	Description: "state-changing requests need the " + csrfHeader + " header (cookie mode) and must come from an allowed origin"}
 
 // cookieExpiry runs before the bearer check in cookie mode: when the
@@ -147,8 +148,8 @@ func (a *API) cookieExpiry(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.Header.Get("Authorization") == "" {
 			if _, err := r.Cookie(a.cookies.access); err != nil {
 				if _, err := r.Cookie(a.cookies.refresh); err == nil {
-					c.Response().Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token expired"`)
-					return c.JSON(http.StatusUnauthorized, oauthError{Error: "token_expired", Description: "the access token expired"})
+					return &apierror.Error{Status: http.StatusUnauthorized, Code: apierror.CodeTokenExpired, Description: "the access token expired",
+						Challenge: `Bearer error="invalid_token", error_description="the access token expired"`}
 				}
 			}
 		}

@@ -45,18 +45,18 @@ func (a *API) errorHandler(err error, c echo.Context) {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		status = he.Code
-		body = oauthError{Error: "invalid_request", Description: http.StatusText(status)}
+		body = oauthError{Error: apierror.CodeInvalidRequest, Description: http.StatusText(status)}
 		switch status {
 		case http.StatusNotFound:
 			body = oauthError{Error: auth.CodeNotFound, Description: "no such route"}
 		case http.StatusRequestEntityTooLarge:
 			body = oauthError{Error: auth.CodeInvalidRequest, Description: "request body too large"}
 		case http.StatusTooManyRequests:
-			body = oauthError{Error: "rate_limited", Description: "too many requests; retry later"}
+			body = oauthError{Error: apierror.CodeRateLimited, Description: "too many requests; retry later"}
 		case http.StatusUnauthorized:
 			body = oauthError{Error: auth.CodeInvalidToken, Description: "authentication required"}
 		case http.StatusForbidden:
-			body = oauthError{Error: "forbidden", Description: "not allowed"}
+			body = oauthError{Error: apierror.CodeForbidden, Description: "not allowed"}
 		}
 		if status >= 500 {
 			body = oauthError{Error: auth.CodeServerError, Description: "internal error"}
@@ -67,6 +67,9 @@ func (a *API) errorHandler(err error, c echo.Context) {
 		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description, Fields: ae.Fields}
 		if ra := ae.RetryAfterHeader(); ra != "" {
 			c.Response().Header().Set("Retry-After", ra)
+		}
+		if ae.Challenge != "" {
+			c.Response().Header().Set("WWW-Authenticate", ae.Challenge)
 		}
 		level := slog.LevelDebug
 		if status >= 500 {

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 )
@@ -232,8 +233,8 @@ func (a *API) introspect(c echo.Context) error {
 	secret := a.Config.IntrospectSecret
 	_, pass, ok := c.Request().BasicAuth()
 	if secret == "" || !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(secret)) != 1 {
-		c.Response().Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
-		return c.JSON(http.StatusUnauthorized, oauthError{Error: auth.CodeInvalidClient, Description: "introspection needs HTTP Basic with INTROSPECT_SECRET"})
+		return &apierror.Error{Status: http.StatusUnauthorized, Code: apierror.CodeInvalidClient,
+			Description: "introspection needs HTTP Basic with INTROSPECT_SECRET", Challenge: `Basic realm="introspection"`}
 	}
 	req, err := readTokenRequest(c)
 	if err != nil {

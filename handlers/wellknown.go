@@ -69,7 +69,7 @@ func (a *API) readyz(c echo.Context) error {
 	}
 	if !ok {
 		body["status"] = "unavailable"
-		return c.JSON(http.StatusServiceUnavailable, body)
+		return c.JSON(http.StatusServiceUnavailable, body) // the readiness report, not an error body
 	}
 	return c.JSON(http.StatusOK, body)
 }

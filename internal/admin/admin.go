@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
@@ -131,7 +132,7 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 			return store.Member{}, err
 		}
 		if listed != "" {
-			return store.Member{}, &auth.Error{Status: http.StatusConflict, Code: "admin_by_config",
+			return store.Member{}, &auth.Error{Status: http.StatusConflict, Code: apierror.CodeAdminByConfig,
 				Description: "this member is an admin through ADMIN_EMAILS (" + listed + "); remove the address there to demote them, or disable the account"}
 		}
 	}

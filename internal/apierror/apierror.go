@@ -24,6 +24,9 @@ type Error struct {
 	// Fields, when set, says which input fields are wrong and why (sent as
 	// "fields": [{"field", "message"}]).
 	Fields []FieldError
+	// Challenge, when set, is sent as the WWW-Authenticate header (RFC 6750
+	// §3 for bearer tokens, RFC 7617 for Basic).
+	Challenge string
 	// Err is the internal cause, logged but never shown.
 	Err error
 }
@@ -81,6 +84,15 @@ const (
 	CodeInvalidToken         = "invalid_token"
 	CodeTokenExpired         = "token_expired"
 	CodeRateLimited          = "rate_limited"
+	CodeInsufficientScope    = "insufficient_scope"
+	CodeForbidden            = "forbidden"
+	CodeCSRFRejected         = "csrf_rejected"
+	CodeConflict             = "conflict"
+	CodeAdminByConfig        = "admin_by_config"
+	CodeProviderByEnv        = "provider_managed_by_env"
+	CodeLinkMismatch         = "link_mismatch"
+	CodeIdentityInUse        = "identity_in_use"
+	CodeLastIdentity         = "last_identity"
 )
 
 // InvalidRequest is a 400 invalid_request.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 )
@@ -99,7 +100,7 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	}
 	if pending.MemberID != c.MemberID {
 		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.MemberID)
-		return store.Identity{}, newErr(http.StatusForbidden, "link_mismatch", "this link was started by another account", nil)
+		return store.Identity{}, newErr(http.StatusForbidden, apierror.CodeLinkMismatch, "this link was started by another account", nil)
 	}
 	var profile providers.Profile
 	if err := json.Unmarshal(pending.Profile, &profile); err != nil {
@@ -108,7 +109,7 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	id, err := s.d.Members.Link(ctx, c.MemberID, profile)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return store.Identity{}, newErr(http.StatusConflict, "identity_in_use", "this "+profile.Provider+" account is already linked to another member", err)
+		return store.Identity{}, newErr(http.StatusConflict, apierror.CodeIdentityInUse, "this "+profile.Provider+" account is already linked to another member", err)
 	case err != nil:
 		return store.Identity{}, AsError(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/store"
 )
 
@@ -48,7 +49,7 @@ func (s *Service) Unlink(ctx context.Context, c Caller, provider, subject string
 	err := s.d.Members.Unlink(ctx, c.MemberID, provider, subject)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return newErr(http.StatusConflict, "last_identity", "the last linked identity cannot be removed", nil)
+		return newErr(http.StatusConflict, apierror.CodeLastIdentity, "the last linked identity cannot be removed", nil)
 	case errors.Is(err, store.ErrNotFound):
 		return newErr(http.StatusNotFound, CodeNotFound, "no such linked identity", nil)
 	case err != nil:

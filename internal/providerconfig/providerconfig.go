@@ -246,7 +246,7 @@ var reserved = []string{"token", "logout", "revoke", "introspect", "me", "sessio
 // one), audited with the fields that changed, and live everywhere.
 func (s *Service) Put(ctx context.Context, actor Actor, name string, in Input) (providers.Status, error) {
 	if v, ok := s.env[name]; ok {
-		return providers.Status{}, apierror.New(http.StatusConflict, "provider_managed_by_env",
+		return providers.Status{}, apierror.New(http.StatusConflict, apierror.CodeProviderByEnv,
 			fmt.Sprintf("%s is configured by environment variables (%s); change it there, or remove them to manage it here", name, v), nil)
 	}
 	typ, fields := s.validate(name, in)
@@ -284,7 +284,7 @@ func (s *Service) Put(ctx context.Context, actor Actor, name string, in Input) (
 	saved, err := s.store.PutProviderConfig(ctx, next, old.Version)
 	switch {
 	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
-		return providers.Status{}, apierror.New(http.StatusConflict, "conflict", "the provider changed meanwhile; reload and try again", err)
+		return providers.Status{}, apierror.New(http.StatusConflict, apierror.CodeConflict, "the provider changed meanwhile; reload and try again", err)
 	case err != nil:
 		return providers.Status{}, apierror.Unavailable("put provider config", err)
 	}
@@ -304,7 +304,7 @@ func (s *Service) Put(ctx context.Context, actor Actor, name string, in Input) (
 // are gone on every replica.
 func (s *Service) Delete(ctx context.Context, actor Actor, name string) error {
 	if v, ok := s.env[name]; ok {
-		return apierror.New(http.StatusConflict, "provider_managed_by_env",
+		return apierror.New(http.StatusConflict, apierror.CodeProviderByEnv,
 			fmt.Sprintf("%s is configured by environment variables (%s); remove them to turn it off", name, v), nil)
 	}
 	err := s.store.DeleteProviderConfig(ctx, name)
