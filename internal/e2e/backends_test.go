@@ -118,13 +118,16 @@ func goExample(t *testing.T) (func(issuer, audience string) *exec.Cmd, func(stri
 		c.Env = append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0", "AUTHBROKER_URL="+issuer, "JWT_AUDIENCE="+audience, "CLOCK_SKEW=-1s")
 		return c
 	}
-	return cmd, func(line string) string {
-		u, _ := strings.CutPrefix(line, "listening on ")
-		if u == line {
-			return ""
-		}
-		return u
+	return cmd, listeningOn
+}
+
+// listeningOn is the URL in an example's "listening on URL" line, or "".
+func listeningOn(line string) string {
+	u, ok := strings.CutPrefix(line, "listening on ")
+	if !ok {
+		return ""
 	}
+	return u
 }
 
 // expressExample runs examples/express/server.mjs (scripts/test runs npm
@@ -144,13 +147,7 @@ func expressExample(t *testing.T) (func(issuer, audience string) *exec.Cmd, func
 		c.Env = append(os.Environ(), "PORT=0", "AUTHBROKER_ISSUER="+issuer, "AUTHBROKER_AUDIENCE="+audience, "AUTHBROKER_CLOCK_TOLERANCE=0")
 		return c
 	}
-	return cmd, func(line string) string {
-		u, _ := strings.CutPrefix(line, "listening on ")
-		if u == line {
-			return ""
-		}
-		return u
-	}
+	return cmd, listeningOn
 }
 
 // springJar is the example's build (scripts/test builds it with Maven).
