@@ -108,21 +108,12 @@ func (b *broker) me(t *testing.T, token string) (int, string) {
 // body's "error" member.
 func getJSON(t *testing.T, u, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
+	status, raw := getBody(t, u, token)
 	var body struct {
 		Error string `json:"error"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body.Error
+	_ = json.Unmarshal(raw, &body)
+	return status, body.Error
 }
 
 // resourceServer is the example API (examples/resource-server) trusting the
