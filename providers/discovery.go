@@ -37,14 +37,16 @@ type discovery struct {
 // discoveryMeta is what we read from the discovery document beyond what
 // go-oidc exposes.
 type discoveryMeta struct {
-	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	JWKSURI          string   `json:"jwks_uri"`
+	TokenAuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	JWKSURI            string   `json:"jwks_uri"`
+	RevocationEndpoint string   `json:"revocation_endpoint"`
+	ScopesSupported    []string `json:"scopes_supported"`
 }
 
 // insecureEndpoint returns the first endpoint of the document that is
 // plain http on a host other than loopback ("" when none is).
 func insecureEndpoint(p *oidc.Provider, meta discoveryMeta) string {
-	for _, raw := range []string{p.Endpoint().AuthURL, p.Endpoint().TokenURL, p.UserInfoEndpoint(), meta.JWKSURI} {
+	for _, raw := range []string{p.Endpoint().AuthURL, p.Endpoint().TokenURL, p.UserInfoEndpoint(), meta.JWKSURI, meta.RevocationEndpoint} {
 		u, err := url.Parse(raw)
 		if raw == "" || err != nil {
 			continue

@@ -44,7 +44,10 @@ const (
 //   - Client credentials go in the POST parameters; PKCE S256 is accepted
 //     since July 2025 (GitHub changelog 2025-07-14).
 //   - The subject is the numeric user id (logins can be renamed).
-//   - OAuth-app tokens do not expire and have no refresh token.
+//   - OAuth-app tokens do not expire and have no refresh token. A GitHub
+//     App with "expiring user tokens" answers expires_in (8 hours) and a
+//     refresh_token (6 months) that is replaced at every refresh (GitHub
+//     Docs, "Refreshing user access tokens"); the vault handles both.
 //   - On the native path an access token is first checked with "Check a
 //     token" (POST /applications/{client_id}/token, Basic auth with our
 //     client credentials): a token issued to another app is refused rather
@@ -69,6 +72,7 @@ func GitHubType() Type {
 			urlField(FieldTokenURL, "Token URL", githubTokenURL),
 			urlField(FieldAPIURL, "API base URL", githubAPIURL),
 			scopesField("user:email"),
+			storeTokensField(),
 		},
 		Open: func(s Settings, o Options) (Provider, error) { return NewGitHub(s, o) },
 	}
@@ -118,7 +122,45 @@ func (g *GitHub) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 	if err != nil {
 		return Profile{}, g.record(err)
 	}
+	prof.Grant = grantOf(tok, g.scopes)
 	return prof, nil
+}
+
+// Renew refreshes an expiring user token (grant_type=refresh_token at the
+// token endpoint). GitHub answers HTTP 200 with bad_refresh_token for a
+// refresh token it no longer honours (used, expired or revoked).
+func (g *GitHub) Renew(ctx context.Context, refreshToken string) (Grant, error) {
+	return g.renew(ctx, g.oauth, refreshToken, g.scopes, func(re *oauth2.RetrieveError) bool {
+		return re.ErrorCode == "bad_refresh_token"
+	})
+}
+
+// Revoke deletes the app's authorization for the member (REST API "Delete
+// an app authorization": DELETE /applications/{client_id}/grant with our
+// client credentials and the token in the body), which revokes every token
+// of the grant. 404 and 422 mean GitHub does not know the token any more.
+func (g *GitHub) Revoke(ctx context.Context, gr Grant) error {
+	body, err := json.Marshal(map[string]string{"access_token": gr.AccessToken})
+	if err != nil {
+		return err
+	}
+	u := joinURL(g.apiURL, "/applications/"+url.PathEscape(g.cfg.ClientID)+"/grant")
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(g.cfg.ClientID, g.cfg.ClientSecret)
+	req.Header.Set("Content-Type", "application/json")
+	setGitHubHeaders(req.Header)
+	resp, err := g.do(req)
+	if err != nil {
+		return err
+	}
+	switch resp.status {
+	case http.StatusNoContent, http.StatusOK, http.StatusNotFound, http.StatusUnprocessableEntity:
+		return nil
+	}
+	return g.statusError("delete an app authorization", resp.status)
 }
 
 // ProfileFromAccessToken serves the native path: the token must belong to

@@ -34,7 +34,9 @@ func GoogleType() Type {
 			clientIDField("of an OAuth client of type Web application"),
 			clientSecretField(true, ""),
 			urlField(FieldIssuer, "Issuer", GoogleIssuer),
+			urlField(FieldRevokeURL, "Revocation URL", "from discovery"),
 			scopesField("openid email profile"),
+			storeTokensField(),
 		},
 		Open: func(s Settings, o Options) (Provider, error) { return NewGoogle(s, o) },
 	}

@@ -80,6 +80,7 @@ func KakaoType() Type {
 			urlField(FieldTokenURL, "Token URL", kakaoTokenURL),
 			urlField(FieldAPIURL, "API base URL", kakaoAPIURL),
 			scopesField("the consent items set in the Kakao console"),
+			storeTokensField(),
 			{Key: FieldAppID, Label: "App ID", Help: "the numeric app ID of the Kakao Developers console; native sign-in with a Kakao access token needs it"},
 		},
 		Open: func(s Settings, o Options) (Provider, error) {
@@ -180,6 +181,7 @@ func (k *Kakao) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 	if idSubject != "" && idSubject != prof.Subject {
 		return Profile{}, k.record(invalidToken(k.name, fmt.Errorf("id_token sub %q is not the /v2/user/me id %q", idSubject, prof.Subject)))
 	}
+	prof.Grant = grantOf(tok, k.scopes)
 	return prof, nil
 }
 
@@ -231,6 +233,36 @@ func (k *Kakao) tokenInfo(ctx context.Context, accessToken string) (int64, error
 		return 0, invalidToken(k.name, errors.New("access_token_info has no user or the token has expired"))
 	}
 	return info.ID, nil
+}
+
+// Renew refreshes the grant (Kakao Login REST API, "Refresh tokens"):
+// the access token lasts 6 hours (12 on mobile), the refresh token 2
+// months, and the answer carries a new refresh token only when less than
+// a month of the old one is left; otherwise the old one stays. Kakao says
+// a grant is gone with invalid_grant (KOE322: the refresh token is
+// expired or was revoked by unlinking).
+func (k *Kakao) Renew(ctx context.Context, refreshToken string) (Grant, error) {
+	return k.renew(ctx, k.oauth, refreshToken, k.scopes, nil)
+}
+
+// Revoke unlinks the app from the member's Kakao account (POST
+// /v1/user/unlink with the member's access token: Kakao's way of ending a
+// grant; the tokens stop working and the next sign-in asks consent again).
+// A token Kakao no longer knows means the link is already gone.
+func (k *Kakao) Revoke(ctx context.Context, g Grant) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, joinURL(k.apiURL, "/v1/user/unlink"), nil)
+	if err != nil {
+		return fmt.Errorf("%s: unlink: %w", k.name, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.AccessToken)
+	resp, err := k.do(req)
+	if err != nil {
+		return err
+	}
+	if resp.status == http.StatusOK {
+		return nil
+	}
+	return k.apiError("POST /v1/user/unlink", resp)
 }
 
 // kakaoOIDC is Kakao with OpenID Connect configured: only then can it

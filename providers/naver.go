@@ -3,7 +3,9 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -52,6 +54,7 @@ func NaverType() Type {
 			urlField(FieldAuthURL, "Authorize URL", naverAuthURL),
 			urlField(FieldTokenURL, "Token URL", naverTokenURL),
 			urlField(FieldAPIURL, "API base URL", naverAPIURL),
+			storeTokensField(),
 		},
 		Open: func(s Settings, o Options) (Provider, error) { return NewNaver(s, o) },
 	}
@@ -99,7 +102,51 @@ func (n *Naver) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 	if err != nil {
 		return Profile{}, n.record(err)
 	}
+	prof.Grant = grantOf(tok, nil)
 	return prof, nil
+}
+
+// Renew refreshes the grant (Naver Login API, "접근 토큰 갱신"
+// grant_type=refresh_token): the access token lasts an hour, the refresh
+// token a year and is not rotated (the answer has none; the old one
+// stays). Naver reports a refresh token it no longer honours with HTTP 200
+// and error invalid_request ("invalid refresh_token") or invalid_grant.
+func (n *Naver) Renew(ctx context.Context, refreshToken string) (Grant, error) {
+	return n.renew(ctx, n.oauth, refreshToken, nil, func(re *oauth2.RetrieveError) bool {
+		return re.ErrorCode == "invalid_request" && strings.Contains(strings.ToLower(re.ErrorDescription), "refresh")
+	})
+}
+
+// Revoke deletes the grant (Naver Login API, "토큰 삭제": the token
+// endpoint with grant_type=delete, the access token and
+// service_provider=NAVER; form POST like every Naver token call). The
+// answer is HTTP 200 with result "success", or an error object.
+func (n *Naver) Revoke(ctx context.Context, g Grant) error {
+	form := url.Values{
+		"grant_type": {"delete"}, "client_id": {n.cfg.ClientID}, "client_secret": {n.cfg.ClientSecret},
+		"access_token": {g.AccessToken}, "service_provider": {"NAVER"},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.oauth.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("%s: delete token: %w", n.name, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := n.do(req)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Result string `json:"result"`
+		Error  string `json:"error"`
+	}
+	_ = json.Unmarshal(resp.body, &body)
+	if resp.status == http.StatusOK && body.Result == "success" {
+		return nil
+	}
+	if body.Error != "" {
+		return &Error{Provider: n.name, Code: body.Error, Description: "token delete refused"}
+	}
+	return n.statusError("token delete", resp.status)
 }
 
 // ProfileFromAccessToken reads /v1/nid/me with a token a native app got.

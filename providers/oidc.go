@@ -40,6 +40,9 @@ type OIDC struct {
 	cfg    Settings
 	scopes []string
 	disc   *discovery
+	// google asks for offline access the Google way (access_type=offline)
+	// rather than with the offline_access scope.
+	google bool
 }
 
 // OIDCType is any OpenID Connect issuer with discovery (Keycloak, Entra ID,
@@ -54,7 +57,9 @@ func OIDCType() Type {
 			clientSecretField(false, "empty for a public client (PKCE alone)"),
 			urlField(FieldAuthURL, "Authorize URL", "from discovery"),
 			urlField(FieldTokenURL, "Token URL", "from discovery"),
+			urlField(FieldRevokeURL, "Revocation URL", "from discovery"),
 			scopesField("openid email profile"),
+			storeTokensField(),
 		},
 		Open: func(s Settings, o Options) (Provider, error) { return NewOIDC(s, o) },
 	}
@@ -72,7 +77,8 @@ func NewOIDC(cfg Settings, o Options) (*OIDC, error) {
 
 func newOIDC(t Type, cfg Settings, o Options) *OIDC {
 	o = o.withDefaults()
-	p := &OIDC{base: newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, ""), cfg: cfg, scopes: oidcScopes(cfg.Scopes)}
+	p := &OIDC{base: newBase(orDefault(cfg.Name, t.Name), orDefault(cfg.DisplayName, t.DisplayName), o, ""), cfg: cfg, scopes: oidcScopes(cfg.Scopes),
+		google: t.Name == GoogleType().Name}
 	p.disc = newDiscovery(cfg.Issuer, &p.base)
 	return p
 }
@@ -114,8 +120,21 @@ func (p *OIDC) oauthConfig(prov *oidc.Provider, meta discoveryMeta) *oauth2.Conf
 		ClientSecret: p.cfg.ClientSecret,
 		Endpoint:     ep,
 		RedirectURL:  p.opts.callbackURL(p.name),
-		Scopes:       p.scopes,
+		Scopes:       p.requested(meta),
 	}
+}
+
+// requested are the scopes sent to the authorize endpoint. With
+// STORE_TOKENS an issuer other than Google that lists offline_access in
+// scopes_supported is asked for it: that scope is how OpenID Connect Core
+// §11 requests a refresh token (Keycloak, Okta and Auth0 issue none
+// without it). Google refuses the scope and takes access_type=offline
+// instead (see AuthCodeURL).
+func (p *OIDC) requested(meta discoveryMeta) []string {
+	if p.cfg.StoreTokens && !p.google && slices.Contains(meta.ScopesSupported, "offline_access") && !slices.Contains(p.scopes, "offline_access") {
+		return append(slices.Clone(p.scopes), "offline_access")
+	}
+	return p.scopes
 }
 
 // AuthCodeURL is the issuer's authorization endpoint with state, the S256
@@ -130,6 +149,20 @@ func (p *OIDC) AuthCodeURL(ctx context.Context, r AuthRequest) (string, error) {
 	opts := authOptions(r)
 	if r.Nonce != "" {
 		opts = append(opts, oidc.Nonce(r.Nonce))
+	}
+	if p.cfg.StoreTokens && p.google {
+		// Google's refresh tokens come only with access_type=offline
+		// (Google Identity, "Using OAuth 2.0 for Web Server Applications",
+		// "Refreshing an access token (offline access)").
+		opts = append(opts, oauth2.AccessTypeOffline)
+	}
+	if r.Consent {
+		// Google issues a refresh token on the first consent only; asking
+		// for consent again is how to get one when none is held.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	if r.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", r.LoginHint))
 	}
 	return p.oauthConfig(prov, meta).AuthCodeURL(r.State, opts...), nil
 }
@@ -164,7 +197,40 @@ func (p *OIDC) Exchange(ctx context.Context, cb Callback) (Profile, error) {
 	if prof.Email == "" && prov.UserInfoEndpoint() != "" {
 		p.fillFromUserInfo(ctx, prov, tok, &prof)
 	}
+	prof.Grant = grantOf(tok, p.requested(meta))
 	return prof, nil
+}
+
+// Renew refreshes the grant at the token endpoint. Google keeps the
+// refresh token (its answer has none: the old one stays); other issuers
+// may rotate it. The refreshed id_token, if any, is not needed and not
+// read.
+func (p *OIDC) Renew(ctx context.Context, refreshToken string) (Grant, error) {
+	prov, meta, err := p.disc.get(ctx)
+	if err != nil {
+		return Grant{}, err
+	}
+	return p.renew(ctx, p.oauthConfig(prov, meta), refreshToken, p.requested(meta), nil)
+}
+
+// Revoke revokes the grant at the issuer's revocation endpoint (RFC 7009;
+// REVOKE_URL, else discovery's revocation_endpoint): the refresh token
+// when one is held, which ends the whole grant at Google, else the access
+// token. An issuer without the endpoint cannot be told.
+func (p *OIDC) Revoke(ctx context.Context, g Grant) error {
+	prov, meta, err := p.disc.get(ctx)
+	if err != nil {
+		return err
+	}
+	endpoint := orDefault(p.cfg.RevokeURL, meta.RevocationEndpoint)
+	if endpoint == "" {
+		return fmt.Errorf("%s: the issuer has no revocation endpoint (set REVOKE_URL)", p.name)
+	}
+	tok, hint := g.AccessToken, "access_token"
+	if g.RefreshToken != "" {
+		tok, hint = g.RefreshToken, "refresh_token"
+	}
+	return p.revokeRFC7009(ctx, endpoint, p.oauthConfig(prov, meta), tok, hint)
 }
 
 // VerifyIDToken verifies an id_token a native app obtained itself. When

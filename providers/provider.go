@@ -29,6 +29,10 @@ type Profile struct {
 	AvatarURL     string
 	// Raw is the provider's profile JSON as received (id_token claims for OIDC).
 	Raw json.RawMessage
+	// Grant is the provider's tokens from a browser sign-in (nil on the
+	// native path): kept by the token vault when the provider is
+	// configured with STORE_TOKENS, dropped otherwise. Never serialized.
+	Grant *Grant `json:"-"`
 }
 
 // AuthRequest carries the per-login values that go into an authorize URL.
@@ -39,6 +43,13 @@ type AuthRequest struct {
 	CodeChallenge string
 	// Nonce is sent to OIDC providers and checked in the id_token.
 	Nonce string
+	// Consent asks the provider to show its consent screen again
+	// (prompt=consent): Google hands out a refresh token only on consent,
+	// so the token vault asks for it when it holds none for the member.
+	Consent bool
+	// LoginHint names the account expected (a reconnect of a known
+	// identity); providers that take login_hint send it.
+	LoginHint string
 }
 
 // Callback carries what the broker has when the provider sends the browser back.

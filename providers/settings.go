@@ -30,6 +30,14 @@ type Settings struct {
 	// AppID is Kakao's numeric app id (the native path checks that an
 	// access token was issued to it).
 	AppID string `env:"APP_ID"`
+	// StoreTokens keeps members' provider tokens in the token vault
+	// (encrypted) so the app can ask for a fresh one: GET
+	// /auth/identities/{provider}/token.
+	StoreTokens bool `env:"STORE_TOKENS"`
+	// RevokeURL overrides the revocation endpoint (RFC 7009) the vault
+	// calls when a member unlinks or is deleted (OpenID Connect types:
+	// discovery's revocation_endpoint otherwise).
+	RevokeURL string `env:"REVOKE_URL"`
 }
 
 // Field keys: the JSON names of Settings on the admin API, and (upper-cased,
@@ -44,6 +52,8 @@ const (
 	FieldScopes       = "scopes"
 	FieldAppID        = "app_id"
 	FieldDisplayName  = "display_name"
+	FieldStoreTokens  = "store_tokens"
+	FieldRevokeURL    = "revoke_url"
 )
 
 // Field is one setting a provider type takes.
@@ -55,6 +65,8 @@ type Field struct {
 	Secret bool `json:"secret,omitempty"`
 	// URL settings must be absolute http(s) URLs (https in production).
 	URL bool `json:"url,omitempty"`
+	// Bool settings are on/off ("true" or empty).
+	Bool bool `json:"bool,omitempty"`
 	// Default is what an empty value means (a public endpoint), shown as a hint.
 	Default string `json:"default,omitempty"`
 	Help    string `json:"help,omitempty"`
@@ -108,6 +120,12 @@ func (s Settings) Value(key string) string {
 		return s.AppID
 	case FieldDisplayName:
 		return s.DisplayName
+	case FieldStoreTokens:
+		if s.StoreTokens {
+			return "true"
+		}
+	case FieldRevokeURL:
+		return s.RevokeURL
 	}
 	return ""
 }
@@ -139,7 +157,7 @@ var scopeToken = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
 // environment with one missing stays off rather than stopping start-up.
 func (t Type) Check(s Settings, production bool) []Problem {
 	var out []Problem
-	for _, key := range []string{FieldIssuer, FieldAuthURL, FieldTokenURL, FieldAPIURL} {
+	for _, key := range []string{FieldIssuer, FieldAuthURL, FieldTokenURL, FieldAPIURL, FieldRevokeURL} {
 		v := s.Value(key)
 		if v == "" {
 			continue
@@ -165,6 +183,11 @@ func (t Type) Check(s Settings, production bool) []Problem {
 	if len(s.Scopes) > 0 {
 		if _, ok := t.field(FieldScopes); !ok {
 			out = append(out, Problem{FieldScopes, fmt.Sprintf("%s takes its scopes from its own console", t.DisplayName)})
+		}
+	}
+	if s.StoreTokens {
+		if _, ok := t.field(FieldStoreTokens); !ok {
+			out = append(out, Problem{FieldStoreTokens, fmt.Sprintf("%s does not take this setting", t.DisplayName)})
 		}
 	}
 	if s.AppID != "" {
@@ -197,6 +220,11 @@ func clientSecretField(required bool, help string) Field {
 
 func urlField(key, label, def string) Field {
 	return Field{Key: key, Label: label, URL: true, Default: def}
+}
+
+func storeTokensField() Field {
+	return Field{Key: FieldStoreTokens, Label: "Keep members' tokens", Bool: true,
+		Help: "store members' provider tokens, encrypted, so the app can get a fresh one (GET /auth/identities/{provider}/token)"}
 }
 
 func scopesField(def string) Field {

@@ -57,6 +57,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		nonce:       q.Get("nonce"),
 		state:       q.Get("state"),
 		scope:       scope,
+		accessType:  q.Get("access_type"),
+		prompt:      q.Get("prompt"),
 	}
 	s.mu.Unlock()
 	back(url.Values{"code": {code}})
@@ -81,6 +83,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		s.tokenError(w, http.StatusUnauthorized, code, msg)
 		return
+	}
+	switch form.Get("grant_type") {
+	case "refresh_token":
+		s.refreshGrant(w, form.Get("refresh_token"))
+		return
+	case "delete":
+		if s.kind == kindNaver {
+			s.naverDelete(w, form.Get("access_token"))
+			return
+		}
 	}
 	// GitHub documents no grant_type parameter; the others require it.
 	if gt := form.Get("grant_type"); gt != "authorization_code" && (s.kind != kindGitHub || gt != "") {
@@ -241,9 +253,16 @@ func kakaoOAuthError(koe string) string {
 
 // tokenSuccess writes the provider's token response.
 func (s *Server) tokenSuccess(w http.ResponseWriter, r *http.Request, g *grant) {
-	at := s.issue(g.user, g.scope, false)
+	rt := s.newRefreshToken(g)
+	at := s.issueFor(g.user, g.scope, rt)
+	ttl := int(s.accessTTL().Seconds())
 	switch s.kind {
 	case kindGitHub:
+		if s.expiring {
+			s.writeJSON(w, Token, http.StatusOK, map[string]any{"access_token": at, "scope": g.scope, "token_type": "bearer",
+				"expires_in": ttl, "refresh_token": rt, "refresh_token_expires_in": int(githubRefreshTTL.Seconds())})
+			return
+		}
 		// Form-encoded unless the client asked for JSON (GitHub Docs,
 		// "Authorizing OAuth apps", step 2).
 		if !strings.Contains(r.Header.Get("Accept"), "application/json") {
@@ -256,12 +275,12 @@ func (s *Server) tokenSuccess(w http.ResponseWriter, r *http.Request, g *grant) 
 	case kindNaver:
 		// expires_in is a string in Naver's answer.
 		s.writeJSON(w, Token, http.StatusOK, map[string]any{
-			"access_token": at, "refresh_token": "naver_rt_" + randomString(12), "token_type": "bearer", "expires_in": "3600",
+			"access_token": at, "refresh_token": rt, "token_type": "bearer", "expires_in": fmt.Sprint(ttl),
 		})
 	case kindKakao:
 		body := map[string]any{
-			"token_type": "bearer", "access_token": at, "expires_in": 21599,
-			"refresh_token": "kakao_rt_" + randomString(12), "refresh_token_expires_in": 5183999,
+			"token_type": "bearer", "access_token": at, "expires_in": ttl,
+			"refresh_token": rt, "refresh_token_expires_in": int(kakaoRefreshTTL.Seconds()),
 		}
 		if s.oidc {
 			body["id_token"] = s.mintIDToken(g.user, g.nonce, at, s.currentForgery())
@@ -269,10 +288,14 @@ func (s *Server) tokenSuccess(w http.ResponseWriter, r *http.Request, g *grant) 
 		}
 		s.writeJSON(w, Token, http.StatusOK, body)
 	default:
-		s.writeJSON(w, Token, http.StatusOK, map[string]any{
-			"access_token": at, "expires_in": 3599, "token_type": "Bearer", "scope": g.scope,
+		body := map[string]any{
+			"access_token": at, "expires_in": ttl, "token_type": "Bearer", "scope": g.scope,
 			"id_token": s.mintIDToken(g.user, g.nonce, at, s.currentForgery()),
-		})
+		}
+		if rt != "" {
+			body["refresh_token"] = rt
+		}
+		s.writeJSON(w, Token, http.StatusOK, body)
 	}
 }
 

@@ -90,6 +90,12 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"code_challenge_methods_supported":      []string{"plain", "S256"},
 		"claims_supported":                      []string{"aud", "email", "email_verified", "exp", "iat", "iss", "name", "picture", "sub", "nonce"},
 	}
+	if s.kind == kindGoogle || s.kind == kindOIDC {
+		doc["revocation_endpoint"] = s.URL + "/revoke"
+	}
+	if s.kind == kindOIDC {
+		doc["scopes_supported"] = []string{"openid", "email", "profile", "offline_access"}
+	}
 	if s.kind == kindKakao {
 		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_post"}
 		doc["claims_supported"] = []string{"aud", "email", "exp", "iat", "iss", "nickname", "picture", "sub", "nonce", "auth_time"}

@@ -48,6 +48,11 @@ const (
 	Emails     Endpoint = "emails"      // GitHub GET /user/emails
 	CheckToken Endpoint = "check_token" // GitHub POST /applications/{client_id}/token
 	TokenInfo  Endpoint = "token_info"  // Kakao GET /v1/user/access_token_info
+	// Revoke ends a grant: Google's and OIDC's revocation endpoint (RFC
+	// 7009), Kakao's POST /v1/user/unlink, GitHub's DELETE
+	// /applications/{client_id}/grant. Naver deletes at its token endpoint
+	// (grant_type=delete), counted by Revocations, not here.
+	Revoke Endpoint = "revoke"
 )
 
 // User is the account the fake signs in. Fields a provider does not have
@@ -148,10 +153,20 @@ type Server struct {
 	kid  string
 	now  func() time.Time
 
+	// tokenTTL is the access tokens' lifetime (0: the provider's own).
+	tokenTTL time.Duration
+	// expiring makes GitHub issue expiring user tokens with refresh tokens
+	// (a GitHub App with the option on).
+	expiring bool
+
 	mu       sync.Mutex
 	user     User
 	codes    map[string]*grant
 	tokens   map[string]issued
+	refresh  map[string]*refreshGrant
+	consent  map[string]bool // Google: users who consented to offline access
+	renewals int
+	revoked  int
 	requests []Request
 	faults   map[Endpoint]Fault
 	forgery  Forgery
@@ -166,6 +181,8 @@ type grant struct {
 	state       string
 	scope       string
 	used        bool
+	// accessType and prompt are Google's offline-access parameters.
+	accessType, prompt string
 }
 
 // issued is an access token and what it stands for.
@@ -173,6 +190,11 @@ type issued struct {
 	user    User
 	scope   string
 	foreign bool // issued to another app (GitHub check-token says 404)
+	// expires is when the token stops working (zero: never).
+	expires time.Time
+	// refresh is the refresh token of the grant it belongs to ("" if none):
+	// revoking the grant ends it too.
+	refresh string
 }
 
 // Option adjusts a fake before it starts.
@@ -195,6 +217,8 @@ func newServer(t testing.TB, k kind, user User, opts ...Option) *Server {
 		user:         user,
 		codes:        map[string]*grant{},
 		tokens:       map[string]issued{},
+		refresh:      map[string]*refreshGrant{},
+		consent:      map[string]bool{},
 		faults:       map[Endpoint]Fault{},
 	}
 	if k == kindKakao {
@@ -221,6 +245,11 @@ func newServer(t testing.TB, k kind, user User, opts ...Option) *Server {
 func (s *Server) routes(mux *http.ServeMux) {
 	handle := func(pattern string, ep Endpoint, h func(http.ResponseWriter, *http.Request)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if ep == UserInfo {
+				// Like the real profile APIs, callable from a browser app
+				// with the member's token (the example SPA does).
+				w.Header().Set("Access-Control-Allow-Origin", "*")
+			}
 			f, ok := s.record(ep, r)
 			if ok && s.applyFault(w, r, ep, f) {
 				return
@@ -238,16 +267,24 @@ func (s *Server) routes(mux *http.ServeMux) {
 	switch s.kind {
 	case kindGoogle, kindOIDC:
 		handle("GET "+p.userinfo, UserInfo, s.oidcUserInfo)
+		handle("POST /revoke", Revoke, s.revokeRFC7009)
 	case kindGitHub:
 		handle("GET /api/v3/user", UserInfo, s.githubUser)
 		handle("GET /api/v3/user/emails", Emails, s.githubEmails)
 		handle("POST /api/v3/applications/{client}/token", CheckToken, s.githubCheckToken)
+		handle("DELETE /api/v3/applications/{client}/grant", Revoke, s.githubDeleteGrant)
 	case kindKakao:
 		handle("/v2/user/me", UserInfo, s.kakaoMe)
 		handle("GET /v1/user/access_token_info", TokenInfo, s.kakaoTokenInfo)
+		handle("POST /v1/user/unlink", Revoke, s.kakaoUnlink)
 	case kindNaver:
 		handle("GET /v1/nid/me", UserInfo, s.naverMe)
 	}
+	mux.HandleFunc("OPTIONS "+p.userinfo, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization")
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 type paths struct{ authorize, token, userinfo, jwks string }
@@ -530,6 +567,9 @@ func (s *Server) bearer(r *http.Request) (issued, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.tokens[strings.TrimSpace(tok)]
+	if ok && !it.expires.IsZero() && !s.now().Before(it.expires) {
+		return issued{}, false
+	}
 	return it, ok
 }
 
