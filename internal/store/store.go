@@ -540,3 +540,57 @@ type Changes interface {
 	// callers then resync and watch again.
 	Watch(ctx context.Context, topic string) (<-chan struct{}, error)
 }
+
+// ProviderToken is a member's grant at a provider, held by the token vault
+// (internal/vault) for providers configured with STORE_TOKENS: one per
+// linked identity.
+type ProviderToken struct {
+	Provider string
+	Subject  string
+	MemberID string
+	// Sealed is the access and refresh tokens, sealed by the vault
+	// (AES-256-GCM under SECRETS_KEY_FILE, the identity as associated
+	// data): the store never holds them in clear.
+	Sealed []byte
+	// HasRefresh reports whether the sealed grant has a refresh token.
+	HasRefresh bool
+	// Expiry is when the access token expires; zero: it does not.
+	Expiry time.Time
+	Scopes []string
+	// ReauthNeeded is set when the provider said the grant is gone: the
+	// member must sign in there again before a token can be handed out.
+	ReauthNeeded bool
+	// Version grows with every write; a renewal is compare-and-set on it.
+	Version int64
+	// LeaseUntil is set while a replica renews the grant: the others wait
+	// for its result instead of renewing too (single flight across
+	// replicas). A lease past its time is void (the holder died).
+	LeaseUntil time.Time
+	UpdatedAt  time.Time
+}
+
+// ProviderTokens is the token vault's storage (SQL only). Records go with
+// their identity: unlinking it or deleting the member deletes them.
+type ProviderTokens interface {
+	// PutProviderToken stores t as the identity's grant, replacing any
+	// (a sign-in's fresh grant), with the version moved on and no lease.
+	// ErrNotFound when (t.Provider, t.Subject) is not linked to t.MemberID.
+	PutProviderToken(ctx context.Context, t ProviderToken) (ProviderToken, error)
+	// GetProviderToken returns the identity's grant, or ErrNotFound.
+	GetProviderToken(ctx context.Context, provider, subject string) (ProviderToken, error)
+	// ListProviderTokens returns a member's grants, by provider and subject.
+	ListProviderTokens(ctx context.Context, memberID string) ([]ProviderToken, error)
+	// LeaseProviderToken takes the renewal lease until until when the
+	// record is still at version and no lease is live at now; false when
+	// another replica holds it or the record moved on (read it again).
+	LeaseProviderToken(ctx context.Context, provider, subject string, version int64, now, until time.Time) (bool, error)
+	// UpdateProviderToken replaces the record that is at prevVersion (a
+	// renewal's result, or the reconnect mark) and drops the lease;
+	// ErrConflict when it moved on, ErrNotFound when it is gone.
+	UpdateProviderToken(ctx context.Context, t ProviderToken, prevVersion int64) (ProviderToken, error)
+	// ReleaseProviderToken drops the lease of the record at version (a
+	// renewal that failed and changed nothing).
+	ReleaseProviderToken(ctx context.Context, provider, subject string, version int64) error
+	// DeleteProviderToken forgets the identity's grant; ErrNotFound if none.
+	DeleteProviderToken(ctx context.Context, provider, subject string) error
+}

@@ -84,6 +84,10 @@ func TestConformance(t *testing.T) {
 				t.Parallel()
 				storetest.RunReplicas(t, func(t *testing.T) store.Replicas { return open(t, b.url(t)) })
 			})
+			t.Run("provider tokens", func(t *testing.T) {
+				t.Parallel()
+				storetest.RunProviderTokens(t, func(*testing.T) storetest.ProviderTokensAndMembers { return s })
+			})
 			t.Run("denylist", func(t *testing.T) {
 				t.Parallel()
 				storetest.RunDenylist(t, func(*testing.T) store.Denylist { return s })
