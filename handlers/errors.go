@@ -17,6 +17,8 @@ type oauthError struct {
 	Error       string                `json:"error"`
 	Description string                `json:"error_description,omitempty"`
 	Fields      []apierror.FieldError `json:"fields,omitempty"`
+	Scope       string                `json:"scope,omitempty"`
+	ReauthURL   string                `json:"reauth_url,omitempty"`
 }
 
 // pageKey marks a request answered with HTML pages (browser routes).
@@ -64,7 +66,7 @@ func (a *API) errorHandler(err error, c echo.Context) {
 		}
 	} else {
 		ae := auth.AsError(err)
-		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description, Fields: ae.Fields}
+		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description, Fields: ae.Fields, Scope: ae.Scope, ReauthURL: ae.ReauthURL}
 		if ra := ae.RetryAfterHeader(); ra != "" {
 			c.Response().Header().Set("Retry-After", ra)
 		}

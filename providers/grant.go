@@ -23,9 +23,10 @@ type Grant struct {
 	AccessToken  string
 	RefreshToken string
 	TokenType    string
-	// Expiry is when AccessToken stops working; zero means it does not
-	// expire (GitHub OAuth-app tokens).
-	Expiry time.Time
+	// Lifetime is how long AccessToken works from the provider's answer
+	// (expires_in); zero means it does not expire (GitHub OAuth-app
+	// tokens). The vault stamps it on its own clock.
+	Lifetime time.Duration
 	// Scopes are the scopes granted: the token response's scope when it
 	// has one, else the scopes requested (RFC 6749 §5.1: the response may
 	// omit scope when it equals the request).
@@ -52,12 +53,20 @@ type TokenKeeper interface {
 var ErrGrantRevoked = errors.New("the provider no longer honours this grant")
 
 // grantOf turns an x/oauth2 token into a Grant; requested are the scopes
-// the login asked for (the answer when the response names none).
+// the login asked for (the answer when the response names none). The
+// lifetime is the provider's expires_in as given, not x/oauth2's Expiry
+// (counted on time.Now), so the vault can stamp it on its own clock.
 func grantOf(tok *oauth2.Token, requested []string) *Grant {
 	if tok == nil {
 		return nil
 	}
-	g := &Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type(), Expiry: tok.Expiry}
+	g := &Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type()}
+	switch {
+	case tok.ExpiresIn > 0:
+		g.Lifetime = time.Duration(tok.ExpiresIn) * time.Second
+	case !tok.Expiry.IsZero():
+		g.Lifetime = time.Until(tok.Expiry)
+	}
 	if s, _ := tok.Extra("scope").(string); strings.TrimSpace(s) != "" {
 		// RFC 6749 says space-separated; GitHub separates with commas.
 		g.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })

@@ -27,6 +27,13 @@ type Error struct {
 	// Challenge, when set, is sent as the WWW-Authenticate header (RFC 6750
 	// §3 for bearer tokens, RFC 7617 for Basic).
 	Challenge string
+	// Scope, when set, names the scopes a request needed and lacked
+	// (insufficient_scope; sent as "scope", RFC 6750 §3).
+	Scope string
+	// ReauthURL, when set, is where the member signs in at a provider
+	// again to fix the failure (provider_reauth_required; sent as
+	// "reauth_url").
+	ReauthURL string
 	// Err is the internal cause, logged but never shown.
 	Err error
 }
@@ -93,6 +100,7 @@ const (
 	CodeLinkMismatch         = "link_mismatch"
 	CodeIdentityInUse        = "identity_in_use"
 	CodeLastIdentity         = "last_identity"
+	CodeProviderReauth       = "provider_reauth_required"
 )
 
 // InvalidRequest is a 400 invalid_request.
