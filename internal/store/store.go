@@ -178,6 +178,10 @@ type LoginState struct {
 	Force         bool   `json:"f,omitempty"`
 	// LinkMemberID is set when a signed-in member is linking another provider.
 	LinkMemberID string `json:"l,omitempty"`
+	// Reauth is the subject of an identity whose provider grant is being
+	// renewed (token vault): the callback keeps the new grant and starts no
+	// session.
+	Reauth string `json:"ra,omitempty"`
 	// ProviderVersion is the version of the provider's configuration the
 	// login started with: the callback finishes with the same one.
 	ProviderVersion int64     `json:"pv,omitempty"`
@@ -207,8 +211,11 @@ type Code struct {
 	RevokeOthers bool `json:"ro,omitempty"`
 	// Profile is the provider profile (JSON) of a finished link flow,
 	// waiting for the member to confirm it (see auth.Service.CompleteLink).
-	Profile   json.RawMessage `json:"pf,omitempty"`
-	CreatedAt time.Time       `json:"t"`
+	Profile json.RawMessage `json:"pf,omitempty"`
+	// Grant is the link flow's provider grant, sealed by the token vault
+	// (never in clear: the code store is not encrypted).
+	Grant     []byte    `json:"g,omitempty"`
+	CreatedAt time.Time `json:"t"`
 }
 
 // Codes holds one-time codes. ids are hashed by the caller.
@@ -580,6 +587,10 @@ type ProviderTokens interface {
 	GetProviderToken(ctx context.Context, provider, subject string) (ProviderToken, error)
 	// ListProviderTokens returns a member's grants, by provider and subject.
 	ListProviderTokens(ctx context.Context, memberID string) ([]ProviderToken, error)
+	// PageProviderTokens returns up to limit grants of every member after
+	// (afterProvider, afterSubject), in (provider, subject) order: a walk
+	// over all of them (re-sealing under a new secrets key).
+	PageProviderTokens(ctx context.Context, afterProvider, afterSubject string, limit int) ([]ProviderToken, error)
 	// LeaseProviderToken takes the renewal lease until until when the
 	// record is still at version and no lease is live at now; false when
 	// another replica holds it or the record moved on (read it again).

@@ -86,6 +86,28 @@ func (s *Store) ListProviderTokens(ctx context.Context, memberID string) ([]stor
 	return out, nil
 }
 
+// PageProviderTokens reads the next page of every grant in key order.
+func (s *Store) PageProviderTokens(ctx context.Context, afterProvider, afterSubject string, limit int) ([]store.ProviderToken, error) {
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+providerTokenCols+` FROM provider_tokens
+		WHERE provider > ? OR (provider = ? AND subject > ?) ORDER BY provider, subject LIMIT ?`), afterProvider, afterProvider, afterSubject, limit)
+	if err != nil {
+		return nil, fmt.Errorf("page provider tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []store.ProviderToken{}
+	for rows.Next() {
+		t, err := scanProviderToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("page provider tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("page provider tokens: %w", err)
+	}
+	return out, nil
+}
+
 // LeaseProviderToken is one conditional UPDATE: of any number of replicas
 // asking at once, exactly one sees a row changed.
 func (s *Store) LeaseProviderToken(ctx context.Context, provider, subject string, version int64, now, until time.Time) (bool, error) {

@@ -220,4 +220,54 @@ func RunProviderTokens(t *testing.T, newStore func(t *testing.T) ProviderTokensA
 			t.Fatalf("second delete: err = %v, want ErrNotFound", err)
 		}
 	})
+
+	t.Run("page walks every grant once, in key order, across providers", func(t *testing.T) {
+		s, c := newStore(t), ctx(t)
+		want := map[string]bool{}
+		for i := range 7 {
+			m := newMember(t, now())
+			provider := []string{"github", "google", "kakao"}[i%3]
+			id := newIdentity(t, provider, m)
+			if err := s.CreateMember(c, m, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.PutProviderToken(c, grant(id, "p")); err != nil {
+				t.Fatal(err)
+			}
+			want[id.Provider+"/"+id.Subject] = true
+		}
+		var seen []string
+		afterP, afterS := "", ""
+		for pages := 0; ; pages++ {
+			page, err := s.PageProviderTokens(c, afterP, afterS, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > 3 || pages > 10 {
+				t.Fatalf("page of %d (page %d)", len(page), pages)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, r := range page {
+				seen = append(seen, r.Provider+"/"+r.Subject)
+			}
+			afterP, afterS = page[len(page)-1].Provider, page[len(page)-1].Subject
+		}
+		if !slices.IsSorted(seen) {
+			t.Fatalf("not in key order: %v", seen)
+		}
+		got := 0
+		for i, k := range seen {
+			if i > 0 && seen[i-1] == k {
+				t.Fatalf("%s seen twice", k)
+			}
+			if want[k] {
+				got++
+			}
+		}
+		if got != len(want) {
+			t.Fatalf("the walk saw %d of the %d grants: %v", got, len(want), seen)
+		}
+	})
 }
