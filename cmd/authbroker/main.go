@@ -43,6 +43,7 @@ import (
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 )
 
@@ -361,7 +362,7 @@ func version() string {
 var buildVersion string
 
 // secretsCmd is `authbroker secrets rotate`: every stored secret (provider
-// client secrets) not sealed under the first key of SECRETS_KEY_FILE is
+// client secrets, kept provider grants) not sealed under the first key of SECRETS_KEY_FILE is
 // sealed again under it. Run it after putting a new key first and rolling
 // that out; afterwards the old key can be removed.
 func secretsCmd(ctx context.Context, cfg *config.Config, _ *slog.Logger, args []string, stdout, stderr io.Writer) int {
@@ -394,6 +395,12 @@ func secretsCmd(ctx context.Context, cfg *config.Config, _ *slog.Logger, args []
 		fmt.Fprintln(stderr, "secrets rotate:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "re-sealed %d stored secrets under the first key of the file\n", n)
+	// Kept provider grants (the token vault) are sealed with the same keys.
+	grants, err := vault.New(vault.Deps{Store: db, Members: db, Audit: db, Keys: keys, Providers: reg}).Reseal(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "secrets rotate:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "re-sealed %d stored secrets and %d provider grants under the first key of the file\n", n, grants)
 	return 0
 }

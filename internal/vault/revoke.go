@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -148,4 +149,44 @@ func slogLevel(err error) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
+}
+
+// Reseal re-seals every kept grant not sealed under the current secrets
+// key (`authbroker secrets rotate`, after a new key was put first) and
+// returns how many. A grant a renewal rewrites meanwhile is sealed under
+// the current key already and is left alone.
+func (s *Service) Reseal(ctx context.Context) (int, error) {
+	n, afterP, afterS := 0, "", ""
+	for {
+		page, err := s.d.Store.PageProviderTokens(ctx, afterP, afterS, 200)
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		for _, rec := range page {
+			if s.d.Keys.IsCurrent(rec.Sealed) {
+				continue
+			}
+			g, err := s.open(rec)
+			if err != nil {
+				return n, fmt.Errorf("provider token %s/%s: %w", rec.Provider, rec.Subject, err)
+			}
+			prev := rec.Version
+			if rec.Sealed, err = s.seal(rec.Provider, rec.Subject, g); err != nil {
+				return n, err
+			}
+			_, err = s.d.Store.UpdateProviderToken(ctx, rec, prev)
+			switch {
+			case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+				continue // renewed (under the current key) or removed meanwhile
+			case err != nil:
+				return n, fmt.Errorf("provider token %s/%s: %w", rec.Provider, rec.Subject, err)
+			}
+			n++
+		}
+		last := page[len(page)-1]
+		afterP, afterS = last.Provider, last.Subject
+	}
 }

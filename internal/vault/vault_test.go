@@ -365,10 +365,18 @@ func TestRemovingRevokesAtTheProvider(t *testing.T) {
 		typ  string
 		fake func(t *testing.T, o ...providertest.Option) *providertest.Server
 	}{
-		{"google", func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewGoogle(t, o...) }},
-		{"kakao", func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewKakao(t, o...) }},
-		{"naver", func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewNaver(t, o...) }},
-		{"github", func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewGitHub(t, o...) }},
+		{"google", func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewGoogle(t, o...)
+		}},
+		{"kakao", func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewKakao(t, o...)
+		}},
+		{"naver", func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewNaver(t, o...)
+		}},
+		{"github", func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewGitHub(t, o...)
+		}},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			clk := clock.NewFake(time.Now())
@@ -424,5 +432,38 @@ func TestSealedAtRest(t *testing.T) {
 	statuses, err := r.v.Statuses(context.Background(), m.ID)
 	if err != nil || len(statuses) != 1 || !statuses[0].HasRefreshToken || statuses[0].ReauthNeeded {
 		t.Fatalf("statuses %+v %v", statuses, err)
+	}
+}
+
+// TestResealUnderANewKey: after a new secrets key is put first, Reseal
+// re-seals every grant (once), and a vault holding only the new key then
+// hands the tokens out.
+func TestResealUnderANewKey(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	fake := providertest.NewGoogle(t, providertest.WithClock(clk.Now))
+	oldLine, newLine := secrets.NewKeyLine(), secrets.NewKeyLine()
+	w := sqliteWorld(t, fake, "google", clk)
+	parse := func(lines ...string) *secrets.Keyring {
+		kr, err := secrets.Parse([]byte(strings.Join(lines, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	w.keys = parse(oldLine)
+	m, prof := w.replica(t, true).signIn(t, "google")
+
+	w.keys = parse(newLine, oldLine)
+	rotated := w.replica(t, true)
+	if n, err := rotated.v.Reseal(context.Background()); err != nil || n != 1 {
+		t.Fatalf("reseal: %d %v, want 1", n, err)
+	}
+	if n, err := rotated.v.Reseal(context.Background()); err != nil || n != 0 {
+		t.Fatalf("second reseal: %d %v, want 0", n, err)
+	}
+	w.keys = parse(newLine)
+	tok, err := w.replica(t, true).v.Token(context.Background(), vault.Request{MemberID: m.ID, Provider: "google"})
+	if err != nil || tok.AccessToken != prof.Grant.AccessToken {
+		t.Fatalf("with the new key only: %v", err)
 	}
 }
