@@ -33,6 +33,7 @@ func (a *API) registerAdmin(e *echo.Echo) {
 	api.PATCH("/members/:id", a.adminPatchMember)
 	api.POST("/members/:id/revoke-sessions", a.adminRevokeSessions)
 	api.DELETE("/members/:id", a.adminDeleteMember)
+	api.DELETE("/members/:id/provider-tokens/:provider/:subject", a.adminRevokeProviderToken)
 	api.DELETE("/sessions/:sid", a.adminEndSession)
 	api.GET("/audit", a.adminAudit)
 	a.registerProviderAdmin(e, api)
@@ -111,6 +112,15 @@ func (a *API) adminRevokeSessions(c echo.Context) error {
 
 func (a *API) adminDeleteMember(c echo.Context) error {
 	if err := a.Admin.Delete(c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// adminRevokeProviderToken ends a member's kept provider grant.
+func (a *API) adminRevokeProviderToken(c echo.Context) error {
+	err := a.Admin.RevokeProviderToken(c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id"), c.Param("provider"), c.Param("subject"))
+	if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -352,6 +362,9 @@ func (a *API) adminMemberAction(c echo.Context) error {
 		_, err = a.Admin.SetStatus(ctx, act, id, store.StatusActive)
 	case "revoke_sessions":
 		err = a.Admin.RevokeSessions(ctx, act, id)
+	case "revoke_provider_token":
+		f := c.Request().PostForm
+		err = a.Admin.RevokeProviderToken(ctx, act, id, f.Get("provider"), f.Get("subject"))
 	case "delete":
 		if err = a.Admin.Delete(ctx, act, id); err == nil {
 			return c.Redirect(http.StatusSeeOther, "/admin")

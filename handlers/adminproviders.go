@@ -180,7 +180,11 @@ func (a *API) providerForm(name, typ string) (providerForm, error) {
 			continue
 		}
 		v := map[string]string{providers.FieldIssuer: f.Status.Issuer, providers.FieldAuthURL: f.Status.AuthURL,
-			providers.FieldTokenURL: f.Status.TokenURL, providers.FieldAPIURL: f.Status.APIURL, providers.FieldAppID: f.Status.AppID}[fl.Key]
+			providers.FieldTokenURL: f.Status.TokenURL, providers.FieldAPIURL: f.Status.APIURL, providers.FieldAppID: f.Status.AppID,
+			providers.FieldRevokeURL: f.Status.RevokeURL}[fl.Key]
+		if fl.Key == providers.FieldStoreTokens && f.Status.StoreTokens {
+			v = "true"
+		}
 		f.Fields = append(f.Fields, formField{Field: fl, Value: v})
 	}
 	return f, nil
@@ -238,6 +242,7 @@ func (a *API) adminProviderAction(c echo.Context) error {
 			Scopes: strings.FieldsFunc(c.FormValue("scopes"), func(r rune) bool { return r == ' ' || r == ',' }),
 			Issuer: c.FormValue("issuer"), AuthURL: c.FormValue("auth_url"), TokenURL: c.FormValue("token_url"),
 			APIURL: c.FormValue("api_url"), AppID: c.FormValue("app_id"),
+			StoreTokens: c.FormValue("store_tokens") == "true", RevokeURL: c.FormValue("revoke_url"),
 		}
 		// The secret field is write-only: left empty, the stored secret stays.
 		if v := c.FormValue("client_secret"); v != "" || c.FormValue("clear_secret") == "on" {
@@ -286,6 +291,10 @@ func inputOf(f providerForm) providerconfig.Input {
 			in.APIURL = fl.Value
 		case providers.FieldAppID:
 			in.AppID = fl.Value
+		case providers.FieldStoreTokens:
+			in.StoreTokens = fl.Value == "true"
+		case providers.FieldRevokeURL:
+			in.RevokeURL = fl.Value
 		}
 	}
 	if slices.Equal(in.Scopes, defaultScopesOf(f.Type)) {

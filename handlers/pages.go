@@ -57,6 +57,7 @@ func (a *API) start(c echo.Context) error {
 		CodeChallenge:       c.QueryParam("code_challenge"),
 		CodeChallengeMethod: c.QueryParam("code_challenge_method"),
 		Force:               c.QueryParam("force") == "true",
+		Reauth:              c.QueryParam("reauth"),
 	}
 	if ck, err := c.Cookie(a.cookies.binding); err == nil {
 		req.Binding = ck.Value

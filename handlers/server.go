@@ -25,6 +25,7 @@ import (
 	"github.com/authbroker/authbroker/internal/ratelimit"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/templates"
 )
@@ -63,6 +64,9 @@ type Deps struct {
 	Admin *admin.Service
 	// ProviderConfig manages admin-configured providers (with Admin).
 	ProviderConfig *providerconfig.Service
+	// Vault hands out members' kept provider tokens
+	// (GET /auth/identities/{provider}/token).
+	Vault *vault.Service
 }
 
 // API bundles what route registrars need.
@@ -138,6 +142,7 @@ func New(d Deps) *echo.Echo {
 	a.POST("/link/complete", api.completeLink, api.Authn)
 	a.POST("/link/:provider", api.link, api.Authn)
 	a.DELETE("/identities/:provider/:subject", api.unlink, api.Authn)
+	a.GET("/identities/:provider/token", api.providerToken, api.Authn)
 	if h, ok := devHandler(d.Providers); ok {
 		// An HTML form of our own, so the same-origin rule of forms
 		// rather than the API's CSRF header.

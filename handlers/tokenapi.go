@@ -18,6 +18,7 @@ import (
 	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
+	"github.com/authbroker/authbroker/internal/vault"
 )
 
 // tokenRequest is the union of the token API's parameters. Anything else a
@@ -284,7 +285,7 @@ func (a *API) introspection(ctx context.Context, tok string) introspectionRespon
 // caller is who the verified access token of c speaks for.
 func caller(c echo.Context) auth.Caller {
 	claims := echobearer.FromContext(c)
-	return auth.Caller{MemberID: claims.Subject, SessionID: claims.SessionID}
+	return auth.Caller{MemberID: claims.Subject, SessionID: claims.SessionID, IP: c.RealIP()}
 }
 
 // me is GET /auth/me.
@@ -341,6 +342,38 @@ func (a *API) completeLink(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"identity": id})
+}
+
+// providerToken is GET /auth/identities/{provider}/token: the member's
+// own provider access token, renewed first when it is about to expire.
+func (a *API) providerToken(c echo.Context) error {
+	q := c.QueryParams()
+	t, err := a.Vault.Token(c.Request().Context(), vault.Request{
+		MemberID: caller(c).MemberID,
+		Provider: c.Param("provider"),
+		Subject:  q.Get("subject"),
+		Scopes:   strings.Fields(q.Get("scope")),
+		ReturnTo: q.Get("return_to"),
+	})
+	if err != nil {
+		return err
+	}
+	body := providerTokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType, Scope: strings.Join(t.Scopes, " ")}
+	if !t.ExpiresAt.IsZero() {
+		body.ExpiresAt = t.ExpiresAt.Unix()
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Pragma", "no-cache")
+	return c.JSON(http.StatusOK, body)
+}
+
+// providerTokenResponse is the provider token handed to the app.
+type providerTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	// ExpiresAt is Unix seconds; absent for a token that does not expire.
+	ExpiresAt int64  `json:"expires_at,omitempty"`
+	Scope     string `json:"scope"`
 }
 
 // unlink is DELETE /auth/identities/{provider}/{subject}.

@@ -24,17 +24,35 @@ type grantCase struct {
 
 func grantCases() []grantCase {
 	return []grantCase{
-		{name: "google", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewGoogle(t, o...) },
-			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) { return providers.NewGoogle(s, o) }},
-		{name: "oidc", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewOIDC(t, o...) },
-			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) { return providers.NewOIDC(s, o) }},
-		{name: "kakao", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewKakao(t, o...) },
-			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) { return providers.NewKakao(s, o) }},
-		{name: "naver", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server { return providertest.NewNaver(t, o...) },
-			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) { return providers.NewNaver(s, o) }},
+		{name: "google", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewGoogle(t, o...)
+		},
+			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) {
+				return providers.NewGoogle(s, o)
+			}},
+		{name: "oidc", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewOIDC(t, o...)
+		},
+			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) {
+				return providers.NewOIDC(s, o)
+			}},
+		{name: "kakao", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewKakao(t, o...)
+		},
+			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) {
+				return providers.NewKakao(s, o)
+			}},
+		{name: "naver", fake: func(t *testing.T, o ...providertest.Option) *providertest.Server {
+			return providertest.NewNaver(t, o...)
+		},
+			open: func(s providers.Settings, o providers.Options) (providers.Provider, error) {
+				return providers.NewNaver(s, o)
+			}},
 		{name: "github", rotates: true, fake: func(t *testing.T, o ...providertest.Option) *providertest.Server {
 			return providertest.NewGitHub(t, append(o, providertest.WithExpiringUserTokens())...)
-		}, open: func(s providers.Settings, o providers.Options) (providers.Provider, error) { return providers.NewGitHub(s, o) }},
+		}, open: func(s providers.Settings, o providers.Options) (providers.Provider, error) {
+			return providers.NewGitHub(s, o)
+		}},
 	}
 }
 

@@ -270,7 +270,8 @@ func sameConfig(a, b Configured) bool {
 		a.Settings.ClientID == b.Settings.ClientID && a.Settings.ClientSecret == b.Settings.ClientSecret &&
 		a.Settings.Issuer == b.Settings.Issuer && a.Settings.AuthURL == b.Settings.AuthURL &&
 		a.Settings.TokenURL == b.Settings.TokenURL && a.Settings.APIURL == b.Settings.APIURL &&
-		a.Settings.AppID == b.Settings.AppID && slices.Equal(a.Settings.Scopes, b.Settings.Scopes)
+		a.Settings.AppID == b.Settings.AppID && slices.Equal(a.Settings.Scopes, b.Settings.Scopes) &&
+		a.Settings.StoreTokens == b.Settings.StoreTokens && a.Settings.RevokeURL == b.Settings.RevokeURL
 }
 
 // Get returns the enabled provider called name.
@@ -360,22 +361,25 @@ type Status struct {
 	Enabled bool `json:"enabled"`
 	// Live reports that it serves logins now (a button on the login page):
 	// enabled, complete, valid, not hidden.
-	Live            bool      `json:"live"`
-	Source          string    `json:"source"`
-	Order           int       `json:"order"`
-	Version         int64     `json:"version,omitempty"`
-	ClientID        string    `json:"client_id,omitempty"`
-	ClientSecretSet bool      `json:"client_secret_set"`
-	Scopes          []string  `json:"scopes,omitempty"`
-	Issuer          string    `json:"issuer,omitempty"`
-	AuthURL         string    `json:"auth_url,omitempty"`
-	TokenURL        string    `json:"token_url,omitempty"`
-	APIURL          string    `json:"api_url,omitempty"`
-	AppID           string    `json:"app_id,omitempty"`
-	CallbackURL     string    `json:"callback_url"`
-	PKCE            bool      `json:"pkce"`
-	UpdatedAt       time.Time `json:"updated_at,omitzero"`
-	UpdatedBy       string    `json:"updated_by,omitempty"`
+	Live            bool     `json:"live"`
+	Source          string   `json:"source"`
+	Order           int      `json:"order"`
+	Version         int64    `json:"version,omitempty"`
+	ClientID        string   `json:"client_id,omitempty"`
+	ClientSecretSet bool     `json:"client_secret_set"`
+	Scopes          []string `json:"scopes,omitempty"`
+	Issuer          string   `json:"issuer,omitempty"`
+	AuthURL         string   `json:"auth_url,omitempty"`
+	TokenURL        string   `json:"token_url,omitempty"`
+	APIURL          string   `json:"api_url,omitempty"`
+	AppID           string   `json:"app_id,omitempty"`
+	// StoreTokens: the token vault keeps members' grants (STORE_TOKENS).
+	StoreTokens bool      `json:"store_tokens"`
+	RevokeURL   string    `json:"revoke_url,omitempty"`
+	CallbackURL string    `json:"callback_url"`
+	PKCE        bool      `json:"pkce"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	UpdatedBy   string    `json:"updated_by,omitempty"`
 	// Missing names the required settings left empty: environment variables
 	// for an environment provider, fields for a stored one.
 	Missing []string `json:"missing,omitempty"`
@@ -420,6 +424,7 @@ func (r *Registry) status(e *Entry) Status {
 		Enabled: e.Enabled, Live: e.Provider != nil && !e.Shadowed, Source: e.Source, Order: e.Order, Version: e.Version,
 		ClientID: set.ClientID, ClientSecretSet: set.ClientSecret != "", Scopes: set.Scopes,
 		Issuer: set.Issuer, AuthURL: set.AuthURL, TokenURL: set.TokenURL, APIURL: set.APIURL, AppID: set.AppID,
+		StoreTokens: set.StoreTokens, RevokeURL: set.RevokeURL,
 		CallbackURL: r.CallbackURL(set.Name), PKCE: e.Kind.PKCE, UpdatedAt: e.UpdatedAt, UpdatedBy: e.UpdatedBy,
 	}
 	if len(st.Scopes) == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 )
 
@@ -30,7 +31,10 @@ type Service struct {
 	Audit     store.Audit
 	Sessions  *session.Service
 	Providers *providers.Registry
-	Now       func() time.Time
+	// Vault keeps members' provider tokens: shown per identity (never a
+	// value), revoked on request and when a member is deleted.
+	Vault *vault.Service
+	Now   func() time.Time
 	// IsAdminEmail reports whether an address is in ADMIN_EMAILS (the
 	// member service's rule); nil means none is.
 	IsAdminEmail func(addr string) bool
@@ -41,6 +45,10 @@ type MemberDetail struct {
 	Member     store.Member     `json:"member"`
 	Identities []store.Identity `json:"identities"`
 	Sessions   []store.Session  `json:"sessions"`
+	// ProviderTokens are the provider grants the vault holds for the
+	// member's identities: expiry, scopes, refresh token held, reconnect
+	// needed; never a token.
+	ProviderTokens []vault.Status `json:"provider_tokens"`
 }
 
 func notFound(what string) *auth.Error {
@@ -90,7 +98,13 @@ func (s *Service) Get(ctx context.Context, id string) (MemberDetail, error) {
 	if ss == nil {
 		ss = []store.Session{}
 	}
-	return MemberDetail{Member: m, Identities: ids, Sessions: ss}, nil
+	pts := []vault.Status{}
+	if s.Vault != nil {
+		if pts, err = s.Vault.Statuses(ctx, id); err != nil {
+			return MemberDetail{}, err
+		}
+	}
+	return MemberDetail{Member: m, Identities: ids, Sessions: ss, ProviderTokens: pts}, nil
 }
 
 // record appends an audit entry; an action whose audit entry cannot be
@@ -250,10 +264,32 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	if err := s.Sessions.EndMember(ctx, id, ""); err != nil {
 		return err
 	}
-	if err := s.Members.DeleteMember(ctx, id); err != nil {
-		return storeErr("delete member", err)
+	remove := func() error {
+		if err := s.Members.DeleteMember(ctx, id); err != nil {
+			return storeErr("delete member", err)
+		}
+		return nil
+	}
+	if s.Vault != nil {
+		// The member's provider grants are revoked at each provider once
+		// the member is gone (each with its own audit entry).
+		if err := s.Vault.Removing(ctx, vault.Actor(a), id, "", "", remove); err != nil {
+			return err
+		}
+	} else if err := remove(); err != nil {
+		return err
 	}
 	return s.record(ctx, a, "member.delete", id, nil)
+}
+
+// RevokeProviderToken revokes the member's grant at provider for subject
+// (at the provider, best effort) and forgets it; the member signs in there
+// again for a new one.
+func (s *Service) RevokeProviderToken(ctx context.Context, a Actor, memberID, provider, subject string) error {
+	if s.Vault == nil {
+		return notFound("provider token")
+	}
+	return s.Vault.Revoke(ctx, vault.Actor(a), memberID, provider, subject)
 }
 
 // AuditLog lists audit entries newest first.

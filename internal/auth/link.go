@@ -76,8 +76,14 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 	if err != nil {
 		return FinishResult{}, AsError(err)
 	}
+	// The grant is not in raw (Profile.Grant is never serialized): it is
+	// parked sealed beside it.
+	grant, err := s.d.Vault.Park(profile)
+	if err != nil {
+		return FinishResult{}, AsError(err)
+	}
 	result := randomToken(32)
-	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, CreatedAt: s.d.Now().UTC()}
+	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, Grant: grant, CreatedAt: s.d.Now().UTC()}
 	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Config.CodeTTL); err != nil {
 		return FinishResult{}, unavailable("store pending link", err)
 	}
@@ -106,12 +112,19 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	if err := json.Unmarshal(pending.Profile, &profile); err != nil {
 		return store.Identity{}, AsError(err)
 	}
+	if profile.Grant, err = s.d.Vault.Unpark(profile, pending.Grant); err != nil {
+		// Linking still works; the app's token call will ask for a reauth.
+		s.log.WarnContext(ctx, "link.unpark_provider_token_failed", "provider", profile.Provider, "error", err.Error())
+	}
 	id, err := s.d.Members.Link(ctx, c.MemberID, profile)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.Identity{}, newErr(http.StatusConflict, apierror.CodeIdentityInUse, "this "+profile.Provider+" account is already linked to another member", err)
 	case err != nil:
 		return store.Identity{}, AsError(err)
+	}
+	if err := s.d.Vault.Keep(ctx, c.MemberID, profile); err != nil {
+		s.log.WarnContext(ctx, "link.keep_provider_token_failed", "provider", profile.Provider, "member_id", c.MemberID, "error", err.Error())
 	}
 	s.obs.Login(profile.Provider, "linked")
 	s.log.InfoContext(ctx, "link.completed", "member_id", c.MemberID, "provider", profile.Provider)

@@ -25,6 +25,12 @@ type StartRequest struct {
 	Binding string
 	// LinkMemberID is set when a signed-in member links another provider.
 	LinkMemberID string
+	// Reauth is the subject of an identity whose provider grant the vault
+	// lost (the reauth_url of a 409 provider_reauth_required): the
+	// provider is told which account to expect and, when no refresh token
+	// is held, asked for consent again. It renews the grant only (see
+	// finishReauth), so it needs no PKCE challenge.
+	Reauth string
 }
 
 // StartResult tells the handler where to send the browser and which
@@ -56,7 +62,7 @@ func (s *Service) CheckStart(r StartRequest) error {
 			return errInvalidRequest("code_challenge must be a base64url S256 challenge")
 		}
 	}
-	if r.CodeChallenge == "" && r.LinkMemberID == "" && s.deliversCode(r.ReturnTo) {
+	if r.CodeChallenge == "" && r.LinkMemberID == "" && r.Reauth == "" && s.deliversCode(r.ReturnTo) {
 		return errInvalidRequest("code_challenge and code_challenge_method=S256 are required: the one-time code is redeemed with its code_verifier (PKCE)")
 	}
 	return nil
@@ -89,6 +95,9 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		return StartResult{}, err
 	}
 	binding := r.Binding
+	if len(r.Reauth) > 256 || (r.Reauth != "" && r.LinkMemberID != "") {
+		return StartResult{}, errInvalidRequest("reauth is not a subject")
+	}
 	if len(binding) < 43 || len(binding) > 64 {
 		binding = randomToken(32)
 	}
@@ -100,6 +109,7 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		CodeChallenge: r.CodeChallenge,
 		Force:         r.Force,
 		LinkMemberID:  r.LinkMemberID,
+		Reauth:        r.Reauth,
 		CreatedAt:     s.d.Now().UTC(),
 		Nonce:         randomToken(24),
 		// The callback finishes with this version of the provider's
@@ -107,6 +117,10 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		ProviderVersion: entry.Version,
 	}
 	areq := providers.AuthRequest{State: state, Nonce: st.Nonce}
+	if r.Reauth != "" {
+		areq.LoginHint = r.Reauth
+		areq.Consent = s.d.Vault.NeedsConsent(ctx, p.Name(), r.Reauth)
+	}
 	if entry.Kind.PKCE {
 		st.PKCEVerifier = oauth2.GenerateVerifier()
 		areq.CodeChallenge = oauth2.S256ChallengeFromVerifier(st.PKCEVerifier)
@@ -221,6 +235,9 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	if st.LinkMemberID != "" {
 		return s.pendLink(ctx, st, p, profile, returnTo)
 	}
+	if st.Reauth != "" {
+		return s.finishReauth(ctx, st, p, profile, returnTo)
+	}
 
 	m, err := s.admit(ctx, p.Name(), profile, st.Force)
 	if err != nil {
@@ -294,6 +311,11 @@ func (s *Service) admit(ctx context.Context, provider string, profile providers.
 			s.obs.Login(provider, "already_signed_in")
 			return pr.Member, session.ErrAlreadySignedIn
 		}
+	}
+	// The provider's tokens are a convenience for the app: a vault that
+	// cannot keep them fails the token endpoint later, not this sign-in.
+	if err := s.d.Vault.Keep(ctx, pr.Member.ID, profile); err != nil {
+		s.log.WarnContext(ctx, "login.keep_provider_token_failed", "provider", provider, "member_id", pr.Member.ID, "error", err.Error())
 	}
 	s.log.InfoContext(ctx, "login.succeeded", "provider", provider, "member_id", pr.Member.ID, "created", pr.Created, "linked", pr.Linked)
 	s.obs.Login(provider, "success")

@@ -6,6 +6,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 )
 
@@ -29,11 +31,41 @@ type Deps struct {
 	States      store.States
 	Codes       store.Codes
 	Sessions    *session.Service
-	Logger      *slog.Logger
+	// Vault keeps the provider tokens of sign-ins (internal/vault); nil
+	// keeps none.
+	Vault  Vault
+	Logger *slog.Logger
 	// Now is the clock; tests move it to exercise expiry and grace periods.
 	Now func() time.Time
 	// Observe receives login outcomes for metrics; may be nil.
 	Observe Observer
+}
+
+// Vault is what logins and links ask of the provider token vault
+// (implemented by internal/vault).
+type Vault interface {
+	// Keep stores the grant a sign-in brought for member's identity.
+	Keep(ctx context.Context, memberID string, p providers.Profile) error
+	// NeedsConsent reports whether signing in as the identity should ask
+	// the provider for consent again (no usable refresh token is held).
+	NeedsConsent(ctx context.Context, provider, subject string) bool
+	// Park seals a pending link's grant; Unpark opens it at confirmation.
+	Park(p providers.Profile) ([]byte, error)
+	Unpark(p providers.Profile, box []byte) (*providers.Grant, error)
+	// Removing runs remove (an unlink), then revokes the identity's grant
+	// at the provider.
+	Removing(ctx context.Context, a vault.Actor, memberID, provider, subject string, remove func() error) error
+}
+
+// noVault keeps nothing.
+type noVault struct{}
+
+func (noVault) Keep(context.Context, string, providers.Profile) error      { return nil }
+func (noVault) NeedsConsent(context.Context, string, string) bool          { return false }
+func (noVault) Park(providers.Profile) ([]byte, error)                     { return nil, nil }
+func (noVault) Unpark(providers.Profile, []byte) (*providers.Grant, error) { return nil, nil }
+func (noVault) Removing(_ context.Context, _ vault.Actor, _, _, _ string, remove func() error) error {
+	return remove()
 }
 
 // Observer receives login outcomes worth counting. Implemented by the
@@ -65,6 +97,9 @@ func New(d Deps) *Service {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Vault == nil {
+		d.Vault = noVault{}
 	}
 	obs := d.Observe
 	if obs == nil {

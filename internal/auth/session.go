@@ -8,6 +8,7 @@ import (
 
 	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/store"
+	"github.com/authbroker/authbroker/internal/vault"
 )
 
 // MeView is GET /auth/me.
@@ -23,6 +24,7 @@ type MeView struct {
 type Caller struct {
 	MemberID  string // the token's sub
 	SessionID string // the token's sid
+	IP        string // the client's address, for the audit log
 }
 
 // Me returns the caller's member with linked identities.
@@ -46,7 +48,9 @@ func (s *Service) Me(ctx context.Context, c Caller) (MeView, error) {
 
 // Unlink removes one of the caller's identities (never the last one).
 func (s *Service) Unlink(ctx context.Context, c Caller, provider, subject string) error {
-	err := s.d.Members.Unlink(ctx, c.MemberID, provider, subject)
+	err := s.d.Vault.Removing(ctx, vault.Actor{MemberID: c.MemberID, IP: c.IP}, c.MemberID, provider, subject, func() error {
+		return s.d.Members.Unlink(ctx, c.MemberID, provider, subject)
+	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return newErr(http.StatusConflict, apierror.CodeLastIdentity, "the last linked identity cannot be removed", nil)

@@ -38,6 +38,11 @@ type Config struct {
 	LoginStateTTL     time.Duration `env:"LOGIN_STATE_TTL" envDefault:"10m"`
 	CodeTTL           time.Duration `env:"CODE_TTL" envDefault:"60s"`
 	ProviderTimeout   time.Duration `env:"PROVIDER_TIMEOUT" envDefault:"10s"`
+	// ProviderTokenRefreshBefore renews a kept provider access token that
+	// expires within it before handing it out (GET
+	// /auth/identities/{provider}/token), so the app never gets one that
+	// dies mid-call.
+	ProviderTokenRefreshBefore time.Duration `env:"PROVIDER_TOKEN_REFRESH_BEFORE" envDefault:"10m"`
 	// ShutdownDrain is how long, after SIGTERM, the broker keeps accepting
 	// requests while /readyz answers 503, so load balancers stop sending
 	// new ones before the listener closes. Unset: see Drain.
@@ -302,6 +307,9 @@ func (c *Config) validate() Problems {
 	}
 	if c.RefreshReuseGrace < 0 {
 		add(fmt.Sprintf("REFRESH_REUSE_GRACE: %s must not be negative", c.RefreshReuseGrace))
+	}
+	if c.ProviderTokenRefreshBefore < 0 {
+		add(fmt.Sprintf("PROVIDER_TOKEN_REFRESH_BEFORE: %s must not be negative", c.ProviderTokenRefreshBefore))
 	}
 	if c.RefreshTokenTTL > 0 && c.AccessTokenTTL > c.RefreshTokenTTL {
 		add("ACCESS_TOKEN_TTL: must not be longer than REFRESH_TOKEN_TTL")

@@ -49,6 +49,10 @@ type Input struct {
 	TokenURL     string   `json:"token_url"`
 	APIURL       string   `json:"api_url"`
 	AppID        string   `json:"app_id"`
+	// StoreTokens has the token vault keep members' grants; RevokeURL
+	// overrides where they are revoked (Google, OIDC).
+	StoreTokens bool   `json:"store_tokens"`
+	RevokeURL   string `json:"revoke_url"`
 }
 
 // stored is the settings JSON of a stored provider: everything but the
@@ -60,6 +64,9 @@ type stored struct {
 	TokenURL string   `json:"token_url,omitempty"`
 	APIURL   string   `json:"api_url,omitempty"`
 	AppID    string   `json:"app_id,omitempty"`
+	// StoreTokens and RevokeURL: see Input.
+	StoreTokens bool   `json:"store_tokens,omitempty"`
+	RevokeURL   string `json:"revoke_url,omitempty"`
 }
 
 // Actor is who changes a provider, for the audit log.
@@ -156,7 +163,8 @@ func (s *Service) configured(c store.ProviderConfig) (providers.Configured, erro
 		return providers.Configured{}, fmt.Errorf("stored provider %s: settings: %w", c.Name, err)
 	}
 	set := providers.Settings{Name: c.Name, DisplayName: c.DisplayName, ClientID: c.ClientID, Scopes: st.Scopes,
-		Issuer: st.Issuer, AuthURL: st.AuthURL, TokenURL: st.TokenURL, APIURL: st.APIURL, AppID: st.AppID}
+		Issuer: st.Issuer, AuthURL: st.AuthURL, TokenURL: st.TokenURL, APIURL: st.APIURL, AppID: st.AppID,
+		StoreTokens: st.StoreTokens, RevokeURL: st.RevokeURL}
 	if len(c.ClientSecret) > 0 {
 		secret, err := s.keys.Open(secretPurpose, c.ClientSecret, []byte(c.Name))
 		if err != nil {
@@ -273,7 +281,8 @@ func (s *Service) Put(ctx context.Context, actor Actor, name string, in Input) (
 			}
 		}
 	}
-	set := stored{Scopes: in.Scopes, Issuer: in.Issuer, AuthURL: in.AuthURL, TokenURL: in.TokenURL, APIURL: in.APIURL, AppID: in.AppID}
+	set := stored{Scopes: in.Scopes, Issuer: in.Issuer, AuthURL: in.AuthURL, TokenURL: in.TokenURL, APIURL: in.APIURL, AppID: in.AppID,
+		StoreTokens: in.StoreTokens, RevokeURL: in.RevokeURL}
 	if next.Settings, err = json.Marshal(set); err != nil {
 		return providers.Status{}, apierror.As(err)
 	}
@@ -413,7 +422,7 @@ func (s *Service) validate(name string, in Input) (providers.Type, []apierror.Fi
 		add("order", "between -1000 and 1000")
 	}
 	set := providers.Settings{Name: name, ClientID: strings.TrimSpace(in.ClientID), Scopes: in.Scopes, Issuer: in.Issuer,
-		AuthURL: in.AuthURL, TokenURL: in.TokenURL, APIURL: in.APIURL, AppID: in.AppID}
+		AuthURL: in.AuthURL, TokenURL: in.TokenURL, APIURL: in.APIURL, AppID: in.AppID, StoreTokens: in.StoreTokens, RevokeURL: in.RevokeURL}
 	for _, m := range typ.Missing(set) {
 		if m != providers.FieldClientSecret {
 			add(m, "required")
@@ -467,6 +476,7 @@ func changedFields(old, next store.ProviderConfig, secret bool) []string {
 	}{
 		{"scopes", slices.Equal(a.Scopes, b.Scopes)}, {"issuer", a.Issuer == b.Issuer}, {"auth_url", a.AuthURL == b.AuthURL},
 		{"token_url", a.TokenURL == b.TokenURL}, {"api_url", a.APIURL == b.APIURL}, {"app_id", a.AppID == b.AppID},
+		{"store_tokens", a.StoreTokens == b.StoreTokens}, {"revoke_url", a.RevokeURL == b.RevokeURL},
 	} {
 		if !f.same {
 			out = append(out, f.name)

@@ -71,6 +71,23 @@ func (s *Server) RevokeGrants(userID string) {
 	s.revokeUserLocked(userID)
 }
 
+// LiveTokens are the access and refresh tokens the fake would accept now:
+// tests look for them where they must not be (a database in clear).
+func (s *Server) LiveTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	for rt, g := range s.refresh {
+		if !g.revoked {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
 // HasGrant reports whether the user with id holds a live refresh token.
 func (s *Server) HasGrant(userID string) bool {
 	s.mu.Lock()

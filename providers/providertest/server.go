@@ -305,6 +305,10 @@ func (s *Server) paths() paths {
 	return paths{"/authorize", "/token", "/userinfo", "/jwks"}
 }
 
+// UserInfoURL is the fake's profile API (the UserInfo endpoint): what an
+// app calls with a provider access token the broker handed it.
+func (s *Server) UserInfoURL() string { return s.URL + s.paths().userinfo }
+
 // SetUser sets the account that sign-ins from now on return.
 func (s *Server) SetUser(u User) {
 	s.mu.Lock()

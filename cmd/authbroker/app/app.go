@@ -37,6 +37,7 @@ import (
 	"github.com/authbroker/authbroker/internal/store/redisstore"
 	"github.com/authbroker/authbroker/internal/store/sqlstore"
 	"github.com/authbroker/authbroker/internal/token"
+	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 	"github.com/authbroker/authbroker/templates"
 )
@@ -77,6 +78,7 @@ type App struct {
 	registry  *providers.Registry
 	providers *providerconfig.Service
 	admin     *admin.Service
+	vault     *vault.Service
 	// replicaID names this process in the replica heartbeats; liveReplicas
 	// is the latest count (at least 1).
 	replicaID    string
@@ -280,12 +282,33 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		Now: now, Logger: logger, Observe: a.Metrics,
 	})
 	members := &member.Service{Members: db, LinkByEmail: cfg.LinkByEmail, AdminEmails: cfg.AdminEmails, Now: now}
+	// Grants live in SQL beside the identities they belong to (they go
+	// with them); the lease on the row is what makes renewal single-flight
+	// across replicas, with or without Redis.
+	appReturns := auth.NewReturnPolicy(cfg.AllowedReturnURLs)
+	var defaultReturn string
+	if len(cfg.AllowedReturnURLs) > 0 {
+		defaultReturn = cfg.AllowedReturnURLs[0]
+	}
+	a.vault = vault.New(vault.Deps{
+		Store: db, Members: db, Audit: db, Keys: secretKeys, Providers: reg,
+		ReturnTo:      func(raw string) bool { _, ok := appReturns.Check(raw); return ok },
+		DefaultReturn: defaultReturn,
+		Policy: vault.Policy{
+			RefreshBefore: cfg.ProviderTokenRefreshBefore,
+			// Longer than a renewal can take, so a live holder is never
+			// overtaken; a dead one holds the identity up no longer.
+			Lease:   cfg.ProviderTimeout + 5*time.Second,
+			BaseURL: cfg.BaseURL,
+		},
+		Now: now, Logger: logger,
+	})
 	authSvc := auth.New(auth.Deps{
 		Config: cfg, Providers: reg, Members: members, MemberStore: db,
-		States: states, Codes: codes, Sessions: sess,
+		States: states, Codes: codes, Sessions: sess, Vault: a.vault,
 		Logger: logger, Now: now, Observe: a.Metrics,
 	})
-	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Now: now,
+	a.admin = &admin.Service{Members: db, Audit: db, Sessions: sess, Providers: reg, Vault: a.vault, Now: now,
 		IsAdminEmail: members.IsAdminEmail}
 	pages, err := templates.New()
 	if err != nil {
@@ -296,6 +319,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		Config: cfg, Auth: authSvc, Sessions: sess, Providers: reg, Keys: keys, Verifier: verifier,
 		Pages: pages, Logger: logger, Ready: ready, Warnings: a.Warnings,
 		Limiter: limiter, TokenLimiter: tokenLimiter, Metrics: a.Metrics, Admin: a.admin, ProviderConfig: a.providers,
+		Vault: a.vault,
 	})
 	if a.redis != nil {
 		a.checkDurability(ctx)
