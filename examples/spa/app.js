@@ -1,5 +1,6 @@
 // The example SPA: sign in through authbroker, show the member, call a
-// protected API, sign out. Everything about tokens is in authbroker.js,
+// protected API, call the provider's own API with the member's provider
+// token, sign out. Everything about tokens is in authbroker.js,
 // which the page loads from the broker; this file only wires the UI.
 (function () {
   "use strict";
@@ -99,6 +100,37 @@
     }
   }
 
+  /**
+   * Calls the provider's own API (cfg.providerApi) with the member's
+   * provider token. A plain fetch: auth.fetch would add the broker's token,
+   * which is not the provider's.
+   */
+  async function callProvider(auth) {
+    const pa = cfg.providerApi;
+    clearError();
+    $("provider-status").textContent = "Calling…";
+    try {
+      const tok = await auth.providerToken(pa.provider, pa.scope ? { scope: pa.scope } : undefined);
+      const res = await fetch(pa.url, {
+        headers: { Authorization: tok.tokenType + " " + tok.accessToken, Accept: "application/json" },
+        cache: "no-store",
+      });
+      const body = await res.json().catch(() => ({}));
+      $("provider-result").textContent = JSON.stringify(body, null, 2);
+      $("provider-result").hidden = false;
+      $("provider-status").textContent = res.ok ? "OK (" + res.status + ")" : "Refused (" + res.status + ")";
+      log(pa.provider + " answered " + res.status);
+    } catch (e) {
+      if (e && e.code === "provider_reauth_required") {
+        // The "providerreauth" event has shown the reconnect button.
+        $("provider-status").textContent = "Reconnect needed";
+        return;
+      }
+      showError(e);
+      $("provider-status").textContent = "Failed";
+    }
+  }
+
   function start() {
     const auth = new window.AuthBroker({
       baseUrl: cfg.baseUrl,
@@ -116,6 +148,19 @@
       log("Access token refreshed");
     });
     auth.addEventListener("error", (e) => showError(e.detail.error));
+    // The provider's grant is gone (revoked there, or by an admin): offer
+    // to sign in there again; the broker renews the grant and comes back.
+    auth.addEventListener("providerreauth", (e) => {
+      const b = $("reconnect-provider");
+      b.textContent = "Reconnect " + e.detail.provider;
+      b.onclick = () => auth.reconnect(e.detail);
+      b.hidden = false;
+      log(e.detail.provider + " needs a reconnect");
+    });
+    auth.addEventListener("reconnect", (e) => {
+      $("reconnect-provider").hidden = true;
+      log("Reconnected " + e.detail.provider);
+    });
 
     for (const p of cfg.providers || []) {
       const b = document.createElement("button");
@@ -130,6 +175,13 @@
     $("api-url").textContent = cfg.apiUrl;
     $("call-api").addEventListener("click", () => callAPI(auth));
     $("call-api-burst").addEventListener("click", () => callAPIBurst(auth));
+    if (cfg.providerApi) {
+      $("provider-api").hidden = false;
+      $("provider-api-url").textContent = cfg.providerApi.url;
+      $("provider-name").textContent = cfg.providerApi.provider;
+      $("call-provider").textContent = "Call " + cfg.providerApi.provider;
+      $("call-provider").addEventListener("click", () => callProvider(auth));
+    }
     $("logout").addEventListener("click", () => auth.logout().catch(showError));
     $("logout-all").addEventListener("click", () => auth.logout("global").catch(showError));
 

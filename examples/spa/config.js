@@ -18,4 +18,10 @@ window.AUTHBROKER_SPA = {
   // Providers offered as direct buttons; "More sign-in options" opens the
   // broker's login page with every enabled provider.
   providers: [{ name: "dev", label: "Continue with Dev sign-in" }],
+  // A provider API to call with the member's own provider token (the broker
+  // keeps it with <PROVIDER>_STORE_TOKENS=true), or null. For example
+  // { provider: "google", url: "https://openidconnect.googleapis.com/v1/userinfo" }
+  // or { provider: "github", url: "https://api.github.com/user" }; scope
+  // (optional) names scopes the call needs.
+  providerApi: null,
 };

@@ -209,6 +209,51 @@ func TestBrowserConsentDenied(t *testing.T) {
 	}
 }
 
+// TestBrowserProviderToken: the SPA calls GitHub's API with the member's
+// GitHub token from the broker's vault; when the member revokes the app at
+// GitHub, the next call shows a reconnect button, and reconnecting (a trip
+// through the broker and GitHub that keeps the session) makes the call
+// work again.
+func TestBrowserProviderToken(t *testing.T) {
+	s := startStack(t, stackOptions{
+		env: []string{"GITHUB_STORE_TOKENS=true"},
+		// A GitHub App with expiring user tokens, whose tokens live less
+		// than the renewal window: every call renews, so a revoked grant
+		// shows at once.
+		github:    []providertest.Option{providertest.WithExpiringUserTokens(), providertest.WithTokenLifetime(50 * time.Second)},
+		githubAPI: true,
+		providers: []spaProvider{{Name: "github", Label: "Continue with GitHub"}},
+	})
+	p := newPage(t)
+	p.do("open the app", chromedp.Navigate(s.spaURL), waitState("signed-out"))
+	p.do("continue with GitHub", chromedp.Click(chromedp.CSS(`button[data-provider="github"]`)), waitState("signed-in"))
+	memberID := p.text("#member-id")
+
+	if got := p.callInto("call-provider", "provider-status"); got != "OK (200)" {
+		t.Fatalf("provider call: %q", got)
+	}
+	if !strings.Contains(p.text("#provider-result"), `"login": "`+s.github.User().Login+`"`) {
+		t.Fatalf("GitHub answered %s", p.text("#provider-result"))
+	}
+	p.screenshot("provider-token.png")
+
+	s.github.RevokeGrants(s.github.User().ID) // the member revokes the app in GitHub's settings
+	if got := p.callInto("call-provider", "provider-status"); got != "Reconnect needed" {
+		t.Fatalf("provider call after revocation: %q", got)
+	}
+	p.do("reconnect", chromedp.WaitVisible(chromedp.ID("reconnect-provider")), chromedp.Click(chromedp.ID("reconnect-provider")),
+		waitState("signed-in"), chromedp.WaitNotVisible(chromedp.ID("reconnect-provider")))
+	if got := p.text("#member-id"); got != memberID {
+		t.Fatalf("after reconnecting the app shows member %s, want %s", got, memberID)
+	}
+	if loc := p.location(); loc != s.spaURL {
+		t.Errorf("address after reconnecting is %s, want %s (reconnected removed)", loc, s.spaURL)
+	}
+	if got := p.callInto("call-provider", "provider-status"); got != "OK (200)" {
+		t.Fatalf("provider call after reconnecting: %q", got)
+	}
+}
+
 // TestBrowserPersistedSessionOnRedis: with the refresh token persisted in
 // sessionStorage and Redis holding sessions, the client refreshes on its
 // own before expiry, survives a reload, and "sign out everywhere" ends it.
@@ -300,6 +345,10 @@ type stackOptions struct {
 	providers []spaProvider
 	// proxy puts a holdingProxy between the SPA and the broker.
 	proxy bool
+	// github are options of the fake GitHub; githubAPI has the SPA call its
+	// /user with the member's GitHub token.
+	github    []providertest.Option
+	githubAPI bool
 }
 
 // stack is one scenario's servers.
@@ -313,7 +362,7 @@ type stack struct {
 
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
-	gh := providertest.NewGitHub(t)
+	gh := providertest.NewGitHub(t, o.github...)
 	spaLn, spaOrigin := apptest.Listen(t)
 	brokerLn, _ := apptest.Listen(t)
 	user := gh.User()
@@ -335,6 +384,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	if o.apiOnBroker {
 		cfg.APIURL = b.URL + "/auth/me"
+	}
+	if o.githubAPI {
+		cfg.ProviderAPI = &spaProviderAPI{Provider: "github", URL: gh.UserInfoURL()}
 	}
 	if o.delivery != "" {
 		cfg.Delivery = o.delivery
@@ -590,14 +642,18 @@ func waitState(state string) chromedp.Action[chromedp.Void] {
 
 // callAPI clicks one of the SPA's API buttons and returns the status line
 // once the calls have settled ("OK (200)", "5/5 OK", "Refused (401)", ...).
-func (p *page) callAPI(button string) string {
+func (p *page) callAPI(button string) string { return p.callInto(button, "api-status") }
+
+// callInto clicks button and returns what the element with id status
+// says once the call is over.
+func (p *page) callInto(button, status string) string {
 	p.t.Helper()
 	p.do("click "+button,
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("api-status").textContent = ""`),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).textContent = ""`, status)),
 		chromedp.Click(chromedp.ID(button)),
-		chromedp.Poll[chromedp.Void](`(t => t !== "" && !t.startsWith("Calling"))(document.getElementById("api-status").textContent)`,
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(t => t !== "" && !t.startsWith("Calling"))(document.getElementById(%q).textContent)`, status),
 			chromedp.WithPollingInterval(50*time.Millisecond)))
-	return p.text("#api-status")
+	return p.text("#" + status)
 }
 
 // keys lists a map's keys, for messages.

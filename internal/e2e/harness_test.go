@@ -210,6 +210,14 @@ type spaConfig struct {
 	Persist     string        `json:"persist"`
 	AutoRefresh bool          `json:"autoRefresh"`
 	Providers   []spaProvider `json:"providers"`
+	// ProviderAPI is the provider API the SPA calls with the member's
+	// provider token (null: none).
+	ProviderAPI *spaProviderAPI `json:"providerApi"`
+}
+
+type spaProviderAPI struct {
+	Provider string `json:"provider"`
+	URL      string `json:"url"`
 }
 
 type spaProvider struct {

@@ -1,6 +1,6 @@
 // A TypeScript app using @authbroker/client: compiled (not run) by
 // `npm run typecheck` to prove the declarations describe the API.
-import AuthBrokerDefault, { AuthBroker, AuthBrokerError, attachAxios, type Member, type Session } from "@authbroker/client";
+import AuthBrokerDefault, { AuthBroker, AuthBrokerError, attachAxios, type Member, type ProviderToken, type Session } from "@authbroker/client";
 import axios from "axios";
 
 const auth: AuthBroker = new AuthBroker({
@@ -14,6 +14,15 @@ const same: typeof AuthBroker = AuthBrokerDefault;
 auth.addEventListener("change", (e) => render(e.detail.member));
 auth.addEventListener("refresh", (e) => console.log("renewed", e.detail.shared));
 auth.addEventListener("link", (e) => console.log("linked", e.detail.identity.provider));
+auth.addEventListener("providerreauth", (e) => showReconnect(e.detail.provider, () => auth.reconnect(e.detail)));
+auth.addEventListener("reconnect", (e) => console.log("reconnected", e.detail.provider));
+
+function showReconnect(provider: string, onClick: () => void): void {
+  const b = document.createElement("button");
+  b.textContent = "Reconnect " + provider;
+  b.onclick = onClick;
+  document.body.append(b);
+}
 
 function render(m: Member | null): void {
   document.title = m ? m.name ?? m.email ?? m.id : "signed out";
@@ -45,6 +54,16 @@ async function main(): Promise<void> {
   const me = await auth.me();
   for (const id of me.identities) console.log(id.provider, id.subject, id.email_verified);
   if (me.identities.length > 1) await auth.unlink(me.identities[1].provider, me.identities[1].subject);
+  // The provider's own token, to call its API on the member's behalf.
+  try {
+    const g: ProviderToken = await auth.providerToken("google", { scope: ["https://www.googleapis.com/auth/calendar.readonly"] });
+    const when: string = g.expiresAt ? g.expiresAt.toISOString() : "never";
+    await fetch("https://www.googleapis.com/calendar/v3/users/me/calendarList", { headers: { Authorization: g.tokenType + " " + g.accessToken } });
+    console.log(when, g.scope.join(" "));
+  } catch (e) {
+    if (e instanceof AuthBrokerError && e.code === "provider_reauth_required" && e.reauthUrl) auth.reconnect(e.reauthUrl);
+    if (e instanceof AuthBrokerError && e.code === "insufficient_scope") console.log("missing", e.scope);
+  }
   await auth.link("github");
   await auth.logout("global");
   auth.close();

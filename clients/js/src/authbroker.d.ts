@@ -59,6 +59,8 @@ export type AuthBrokerErrorCode =
   | "account_disabled"
   | "provider_error"
   | "temporarily_unavailable"
+  | "provider_reauth_required"
+  | "insufficient_scope"
   | "network_error"
   | "login_required"
   | "insecure_context"
@@ -77,6 +79,20 @@ export declare class AuthBrokerError extends Error {
   readonly description: string;
   /** HTTP status, 0 when there was none. */
   readonly status: number;
+  /** provider_reauth_required: where to send the browser to reconnect (see AuthBroker.reconnect). */
+  readonly reauthUrl?: string;
+  /** insufficient_scope: the scopes the grant lacks, space-separated. */
+  readonly scope?: string;
+}
+
+/** A provider's own access token for the member's identity there (GET /auth/identities/{provider}/token). */
+export interface ProviderToken {
+  accessToken: string;
+  tokenType: string;
+  /** null for a token that does not expire (GitHub OAuth apps). */
+  expiresAt: Date | null;
+  /** The scopes granted. */
+  scope: string[];
 }
 
 /** Parts of the runtime the client uses; each defaults to globalThis's. */
@@ -124,6 +140,8 @@ export interface AuthBrokerEventMap {
   refresh: CustomEvent<{ member: Member | null; shared: boolean }>;
   error: CustomEvent<{ error: unknown }>;
   link: CustomEvent<{ identity: Identity }>;
+  providerreauth: CustomEvent<{ provider: string; subject: string | null; reauthUrl: string }>;
+  reconnect: CustomEvent<{ provider: string }>;
 }
 
 export declare class AuthBroker extends EventTarget {
@@ -176,8 +194,13 @@ export declare class AuthBroker extends EventTarget {
   link(provider: string, opts?: { returnTo?: string }): Promise<void>;
   /** DELETE /auth/identities/{provider}/{subject} (never the last one: 409). */
   unlink(provider: string, subject: string): Promise<void>;
-  // Provider tokens (GET /auth/identities/{provider}/token) are not in the
-  // broker yet; getProviderToken(provider) will be declared here once they are.
+  /**
+   * The provider's access token for the member's identity (renewed by the broker before it expires).
+   * Rejects with provider_reauth_required (and a "providerreauth" event) when the grant is gone.
+   */
+  providerToken(provider: string, opts?: { scope?: string | string[]; subject?: string; returnTo?: string }): Promise<ProviderToken>;
+  /** Sends the browser to renew a gone grant: a reauthUrl, or the error or event detail carrying one. */
+  reconnect(target: string | { reauthUrl?: string }): void;
   /** Stops timers and leaves the other tabs. */
   close(): void;
 

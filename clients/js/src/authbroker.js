@@ -52,7 +52,9 @@ const VERIFIER_KEY = "authbroker.pkce_verifier";
 const REFRESH_KEY = "authbroker.refresh_token";
 const LINK_RESUME_KEY = "authbroker.link_resume";
 /** Query parameters the broker adds to returnTo. */
-const REDIRECT_PARAMS = ["code", "error", "error_description", "link_result"];
+const REDIRECT_PARAMS = ["code", "error", "error_description", "link_result", "reconnected"];
+/** A provider token is handed out from this tab's cache while it has this long left (ms). */
+const PROVIDER_TOKEN_MARGIN = 60000;
 /** How long a tab waits for another tab's tokens it knows exist (ms). */
 const SYNC_TIMEOUT = 1500;
 /** How long a lock holder waits for the other tabs to acknowledge new tokens (ms). */
@@ -203,6 +205,10 @@ function resolvePlatform(over) {
  *             (event.detail.shared is true when another tab did it).
  *   "error"   a background refresh failed for a reason other than the
  *             session ending; event.detail.error.
+ *   "link"    an account link was confirmed; event.detail.identity.
+ *   "providerreauth"  providerToken() found the provider's grant gone;
+ *             event.detail {provider, subject, reauthUrl}: offer "reconnect".
+ *   "reconnect" back from reconnect(); event.detail.provider.
  */
 export class AuthBroker extends Base {
   /** @param {import("./authbroker").AuthBrokerOptions} options */
@@ -249,6 +255,7 @@ export class AuthBroker extends Base {
     this._presence = null; // releases the shared "signed in here" lock
     this._presenceHeld = false;
     this._acks = null; // {gen, from, need, done}: other tabs that have the tokens of gen
+    this._providerTokens = null; // Map of provider tokens handed out to this tab (providerToken)
     this._id = null;
     this._closed = false;
   }
@@ -319,7 +326,8 @@ export class AuthBroker extends Base {
     const error = params.get("error");
     const description = params.get("error_description");
     const linkResult = params.get("link_result");
-    if (code !== null || error !== null || linkResult !== null) {
+    const reconnected = params.get("reconnected");
+    if (code !== null || error !== null || linkResult !== null || reconnected !== null) {
       REDIRECT_PARAMS.forEach((p) => params.delete(p));
       const search = params.toString();
       const h = this._p.history;
@@ -347,6 +355,7 @@ export class AuthBroker extends Base {
       const res = await this._api("POST", "/auth/link/complete", { link_result: linkResult }, true);
       this.dispatchEvent(event("link", { identity: res.identity }));
     }
+    if (reconnected !== null) this.dispatchEvent(event("reconnect", { provider: reconnected }));
     return this._member;
   }
 
@@ -691,11 +700,20 @@ export class AuthBroker extends Base {
     const loc = this._browser("link");
     const returnTo = (opts && opts.returnTo) || this.returnTo;
     const body = await this._api("POST", "/auth/link/" + encodeURIComponent(provider), { return_to: returnTo });
+    this._keepForTrip();
+    loc.assign(body.url);
+  }
+
+  /**
+   * Code mode with persist "memory": keeps the refresh token in
+   * sessionStorage for a round trip through the broker (removed on return)
+   * so the session survives the page going away.
+   */
+  _keepForTrip() {
     if (this.delivery === "code" && this.persist === "memory" && this._tokens) {
       const store = this._p.sessionStorage;
       if (store) store.setItem(LINK_RESUME_KEY, JSON.stringify({ refresh: this._tokens.refresh, gen: this._gen }));
     }
-    loc.assign(body.url);
   }
 
   /**
@@ -708,9 +726,74 @@ export class AuthBroker extends Base {
     await this._api("DELETE", "/auth/identities/" + encodeURIComponent(provider) + "/" + encodeURIComponent(subject));
   }
 
-  // Provider tokens: GET /auth/identities/{provider}/token (the provider's
-  // own access token for a linked identity) does not exist in the broker
-  // yet. getProviderToken(provider) belongs here once it does.
+  /**
+   * GET /auth/identities/{provider}/token: the provider's own access token
+   * for the member's identity there, to call the provider's API (Google
+   * Calendar, GitHub, Kakao Talk, ...) on the member's behalf. The broker
+   * keeps it when the provider is configured with STORE_TOKENS and renews
+   * it before it expires; this tab reuses it while it has more than a
+   * minute left.
+   *
+   * When the provider says the grant is gone (the member removed the app
+   * there, or an admin revoked it) the broker answers 409
+   * provider_reauth_required: a "providerreauth" event is dispatched with
+   * {provider, subject, reauthUrl} and the promise rejects with an
+   * AuthBrokerError of that code carrying reauthUrl. reconnect() sends the
+   * browser there; it comes back with a "reconnect" event. A scope the
+   * grant lacks rejects with insufficient_scope (error.scope names it).
+   * @param {string} provider
+   * @param {{scope?: string|string[], subject?: string, returnTo?: string}} [opts]
+   */
+  async providerToken(provider, opts) {
+    const o = opts || {};
+    const scope = Array.isArray(o.scope) ? o.scope.join(" ") : o.scope || "";
+    const q = new URLSearchParams();
+    if (scope) q.set("scope", scope);
+    if (o.subject) q.set("subject", o.subject);
+    const returnTo = o.returnTo || this.returnTo;
+    if (returnTo) q.set("return_to", returnTo);
+    const key = [this._member && this._member.id, provider, o.subject || "", scope].join("\n");
+    const cache = this._providerTokens || (this._providerTokens = new Map());
+    const held = cache.get(key);
+    if (held && (held.expiresAt === null || held.expiresAt.getTime() - this._p.now() > PROVIDER_TOKEN_MARGIN)) return held;
+    let body;
+    try {
+      body = await this._api("GET", "/auth/identities/" + encodeURIComponent(provider) + "/token?" + q.toString());
+    } catch (e) {
+      cache.delete(key);
+      if (e instanceof AuthBrokerError && e.code === "provider_reauth_required") {
+        this.dispatchEvent(event("providerreauth", { provider: provider, subject: o.subject || null, reauthUrl: e.reauthUrl }));
+      }
+      throw e;
+    }
+    const token = {
+      accessToken: body.access_token,
+      tokenType: body.token_type || "Bearer",
+      expiresAt: typeof body.expires_at === "number" ? new Date(body.expires_at * 1000) : null,
+      scope: body.scope ? body.scope.split(" ") : [],
+    };
+    cache.set(key, token);
+    return token;
+  }
+
+  /**
+   * Sends the browser to sign in at the provider again for a grant that is
+   * gone: target is the reauthUrl of a provider_reauth_required error or
+   * of a "providerreauth" event (or the error or event detail itself). The
+   * broker renews the grant only (the session is untouched) and comes back
+   * to the app with ?reconnected={provider}, which handleRedirect()
+   * announces with a "reconnect" event.
+   * @param {string|{reauthUrl?: string}} target
+   */
+  reconnect(target) {
+    const loc = this._browser("reconnect");
+    const u = typeof target === "string" ? target : target && target.reauthUrl;
+    if (!u || new URL(u, this.baseUrl).origin !== new URL(this.baseUrl).origin) {
+      throw new TypeError("AuthBroker.reconnect: needs the broker's reauth URL");
+    }
+    this._keepForTrip();
+    loc.assign(new URL(u, this.baseUrl).toString());
+  }
 
   /**
    * Stops timers and leaves the other tabs (closes the channel, releases
@@ -736,7 +819,11 @@ export class AuthBroker extends Base {
 
   async _failure(res, what) {
     const body = await res.json().catch(() => ({}));
-    return new AuthBrokerError(body.error || "server_error", body.error_description || what || "HTTP " + res.status, res.status);
+    const e = new AuthBrokerError(body.error || "server_error", body.error_description || what || "HTTP " + res.status, res.status);
+    // provider_reauth_required and insufficient_scope say what to do next.
+    if (typeof body.reauth_url === "string") e.reauthUrl = body.reauth_url;
+    if (typeof body.scope === "string") e.scope = body.scope;
+    return e;
   }
 
   /** A call to the broker's JSON API with the user's credentials. */
@@ -858,7 +945,11 @@ export class AuthBroker extends Base {
       member = merged;
     }
     this._member = member;
-    if ((before && before.id) !== (member && member.id)) this.dispatchEvent(event("change", { member: member }));
+    if ((before && before.id) !== (member && member.id)) {
+      // Another member's provider tokens are not this one's.
+      if (this._providerTokens) this._providerTokens.clear();
+      this.dispatchEvent(event("change", { member: member }));
+    }
   }
 
   /** Forgets every credential in this tab. */

@@ -223,3 +223,68 @@ test("a refresh keeps what it does not carry (the avatar) and takes what changed
   assert.equal(a.member.role, "admin");
   assert.equal(a.member.avatar, "https://img.test/ada.png", "the avatar survives a refresh");
 });
+
+test("providerToken: the broker's token, reused while it has more than a minute left, then asked for again", async (t) => {
+  const broker = new FakeBroker();
+  const o = new Origin(broker);
+  t.after(() => o.closeAll());
+  const a = o.tab();
+  await signIn(a);
+  const tok = await a.providerToken("google");
+  assert.equal(tok.accessToken, "pt-google-1");
+  assert.equal(tok.tokenType, "Bearer");
+  assert.deepEqual(tok.scope, ["openid", "email"]);
+  assert.equal(tok.expiresAt.getTime(), Math.floor(broker.now / 1000) * 1000 + 3600_000);
+  assert.equal((await a.providerToken("google")).accessToken, "pt-google-1", "reused from this tab");
+  assert.equal(broker.providerTokenCalls, 1);
+  broker.now += 3600_000 - 30_000; // 30 s left
+  assert.equal((await a.providerToken("google")).accessToken, "pt-google-2");
+  await assert.rejects(a.providerToken("google", { scope: ["email", "calendar"] }), (e) => e.code === "insufficient_scope" && e.scope === "calendar" && e.status === 403);
+});
+
+test("providerToken: a grant gone is an event and an error with the reauth URL; reconnect goes there and comes back signed in", async (t) => {
+  const broker = new FakeBroker();
+  const o = new Origin(broker);
+  t.after(() => o.closeAll());
+  const a = o.tab();
+  await signIn(a);
+  broker.providerGone = true;
+  const seen = [];
+  a.addEventListener("providerreauth", (e) => seen.push(e.detail));
+  const err = await a.providerToken("kakao").catch((e) => e);
+  assert.ok(err instanceof AuthBrokerError);
+  assert.equal(err.code, "provider_reauth_required");
+  assert.equal(err.status, 409);
+  assert.match(err.reauthUrl, /^https:\/\/auth\.test\/auth\/kakao\?reauth=sub-1&return_to=https%3A%2F%2Fapp\.test%2F$/);
+  assert.deepEqual(seen, [{ provider: "kakao", subject: null, reauthUrl: err.reauthUrl }]);
+
+  assert.throws(() => a.reconnect("https://evil.test/auth/kakao"), TypeError, "only the broker's own URLs");
+  let went = "";
+  a._p.location.assign = (u) => (went = u);
+  a.reconnect(seen[0]);
+  assert.equal(went, err.reauthUrl);
+  o.kill(a); // the page is gone while the member is at the provider
+
+  broker.providerGone = false;
+  const back = o.tab({ sessionStorage: a.sessionStore });
+  back._p.location.href = "https://app.test/?reconnected=kakao";
+  const reconnected = [];
+  back.addEventListener("reconnect", (e) => reconnected.push(e.detail.provider));
+  assert.ok(await back.handleRedirect(), "still signed in after the trip");
+  assert.deepEqual(reconnected, ["kakao"]);
+  assert.equal((await back.providerToken("kakao")).accessToken.startsWith("pt-kakao-"), true);
+  assert.equal(broker.reuse, 0);
+});
+
+test("providerToken: another member never gets the previous member's cached token", async (t) => {
+  const broker = new FakeBroker();
+  const o = new Origin(broker);
+  t.after(() => o.closeAll());
+  const a = o.tab();
+  await signIn(a);
+  const first = await a.providerToken("github");
+  await a.logout();
+  broker.member = { ...broker.member, id: "someone-else" };
+  await signIn(a);
+  assert.notEqual((await a.providerToken("github")).accessToken, first.accessToken);
+});

@@ -198,6 +198,19 @@ export class FakeBroker {
       }
       return json(200, { url: `${this.baseUrl}/auth/github?link=1&return_to=${encodeURIComponent(body.return_to)}`, expires_in: 60 });
     }
+    const pt = url.pathname.match(/^\/auth\/identities\/([^/]+)\/token$/);
+    if (pt && method === "GET") {
+      this.providerTokenCalls = (this.providerTokenCalls || 0) + 1;
+      const provider = decodeURIComponent(pt[1]);
+      if (this.providerGone) {
+        const q = new URLSearchParams({ reauth: "sub-1", return_to: url.searchParams.get("return_to") || "" });
+        return json(409, { error: "provider_reauth_required", error_description: "sign in again", reauth_url: `${this.baseUrl}/auth/${provider}?${q}` });
+      }
+      const scopes = (url.searchParams.get("scope") || "").split(" ").filter(Boolean);
+      const missing = scopes.filter((x) => !["openid", "email"].includes(x));
+      if (missing.length) return json(403, { error: "insufficient_scope", error_description: "missing", scope: missing.join(" ") });
+      return json(200, { access_token: `pt-${provider}-${this.providerTokenCalls}`, token_type: "Bearer", expires_at: Math.floor(this.now / 1000) + (this.providerTokenTTL || 3600), scope: "openid email" });
+    }
     if (url.pathname === "/api") return json(200, { ok: true, sid: s.id });
     return json(404, { error: "not_found" });
   };
