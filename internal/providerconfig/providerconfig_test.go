@@ -261,3 +261,31 @@ func TestTestChecksEndpoints(t *testing.T) {
 		t.Fatalf("test of a dead issuer: %+v %v", res, err)
 	}
 }
+
+// TestStoreTokensOnAStoredProvider: turning the token vault on for a
+// stored provider takes effect at once (the registry builds the provider
+// again), shows in its status and is named in the audit entry.
+func TestStoreTokensOnAStoredProvider(t *testing.T) {
+	f := newFixture(t, nil)
+	in := kakaoInput(providertest.NewKakao(t))
+	if _, err := f.svc.Put(t.Context(), admin, "kakao", in); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.reg.Entry("kakao")
+	if e.Settings.StoreTokens {
+		t.Fatal("kept tokens without being asked")
+	}
+	in.StoreTokens, in.ClientSecret = true, nil
+	st, err := f.svc.Put(t.Context(), admin, "kakao", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := f.reg.Entry("kakao")
+	if !st.StoreTokens || !after.Settings.StoreTokens || after.Provider == e.Provider {
+		t.Fatalf("status %v, settings %v, provider rebuilt %v", st.StoreTokens, after.Settings.StoreTokens, after.Provider != e.Provider)
+	}
+	entries, err := f.db.ListAudit(t.Context(), 0, 10)
+	if err != nil || len(entries) == 0 || !strings.Contains(string(entries[0].Detail), "store_tokens") {
+		t.Fatalf("audit %v %+v", err, entries)
+	}
+}
