@@ -80,7 +80,7 @@ func (a *API) adminPatchMember(c echo.Context) error {
 		Status *string `json:"status"`
 	}
 	if err := c.Bind(&body); err != nil {
-		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object with role and/or status"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "the body must be a JSON object with role and/or status"}
 	}
 	ctx, act, id := c.Request().Context(), actor(c, echobearer.FromContext(c)), c.Param("id")
 	var (
@@ -88,7 +88,7 @@ func (a *API) adminPatchMember(c echo.Context) error {
 		err error
 	)
 	if body.Role == nil && body.Status == nil {
-		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "nothing to change: send role and/or status"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "nothing to change: send role and/or status"}
 	}
 	if body.Role != nil {
 		if m, err = a.Admin.SetRole(ctx, act, id, *body.Role); err != nil {
@@ -237,7 +237,7 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 		return nil, false, a.adminLoginPage(c)
 	}
 	if claims.Role != store.RoleAdmin {
-		return nil, false, &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
+		return nil, false, &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
 	}
 	return claims, true, nil
 }
@@ -248,7 +248,7 @@ func (a *API) requireAdminPage(c echo.Context) (*bearer.Claims, bool, error) {
 func (a *API) checkAdminCSRF(c echo.Context) error {
 	ck, err := c.Cookie(a.adminCookieName(adminCSRFCookie))
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.Request().PostFormValue("csrf"))) != 1 {
-		return &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected, Description: "the form has expired; reload the page and try again"}
+		return &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected, Description: "the form has expired; reload the page and try again"}
 	}
 	return nil
 }
@@ -264,10 +264,10 @@ func (a *API) csrfValue(c echo.Context) string {
 // a login can come back with. The wording is ours: the query string is
 // anyone's to write, so its error_description is never shown on our origin.
 var adminCallbackErrors = map[string]string{
-	auth.CodeAccessDenied:    "The sign-in was cancelled or refused at the provider.",
+	apierror.CodeAccessDenied:    "The sign-in was cancelled or refused at the provider.",
 	"consent_required":       "The provider needs your consent again; sign in once more.",
 	"login_required":         "The provider needs you to sign in again.",
-	auth.CodeAlreadySignedIn: "This account is signed in on another device, and SESSION_POLICY=single_confirm allows one session.",
+	apierror.CodeAlreadySignedIn: "This account is signed in on another device, and SESSION_POLICY=single_confirm allows one session.",
 }
 
 // adminCallback finishes the admin sign-in: the login came back here with
@@ -283,9 +283,9 @@ func (a *API) adminCallback(c echo.Context) error {
 	if e := c.QueryParam("error"); e != "" {
 		desc, ok := adminCallbackErrors[e]
 		if !ok {
-			e, desc = auth.CodeAccessDenied, "The sign-in did not complete; try again."
+			e, desc = apierror.CodeAccessDenied, "The sign-in did not complete; try again."
 		}
-		return &auth.Error{Status: http.StatusForbidden, Code: e, Description: desc}
+		return &apierror.Error{Status: http.StatusForbidden, Code: e, Description: desc}
 	}
 	code := c.QueryParam("code")
 	if code == "" {
@@ -297,7 +297,7 @@ func (a *API) adminCallback(c echo.Context) error {
 	}
 	if tr.Member.Role != store.RoleAdmin {
 		_ = a.Sessions.End(c.Request().Context(), tr.SessionID)
-		return &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
+		return &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Description: "your account does not have the admin role"}
 	}
 	a.setAdminSession(c, tr)
 	return c.Redirect(http.StatusSeeOther, "/admin")
@@ -370,7 +370,7 @@ func (a *API) adminMemberAction(c echo.Context) error {
 			return c.Redirect(http.StatusSeeOther, "/admin")
 		}
 	default:
-		err = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "unknown action"}
+		err = &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "unknown action"}
 	}
 	if err != nil {
 		return err

@@ -136,7 +136,7 @@ func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
 }
 
 // errCSRF is the answer to a request refused by csrf or sameOriginForm.
-var errCSRF = &auth.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected,
+var errCSRF = &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected,
 	Description: "state-changing requests need the " + csrfHeader + " header (cookie mode) and must come from an allowed origin"}
 
 // cookieExpiry runs before the bearer check in cookie mode: when the

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
 )
 
 // oauthError is the RFC 6749 §5.2 error body.
@@ -50,22 +49,22 @@ func (a *API) errorHandler(err error, c echo.Context) {
 		body = oauthError{Error: apierror.CodeInvalidRequest, Description: http.StatusText(status)}
 		switch status {
 		case http.StatusNotFound:
-			body = oauthError{Error: auth.CodeNotFound, Description: "no such route"}
+			body = oauthError{Error: apierror.CodeNotFound, Description: "no such route"}
 		case http.StatusRequestEntityTooLarge:
-			body = oauthError{Error: auth.CodeInvalidRequest, Description: "request body too large"}
+			body = oauthError{Error: apierror.CodeInvalidRequest, Description: "request body too large"}
 		case http.StatusTooManyRequests:
 			body = oauthError{Error: apierror.CodeRateLimited, Description: "too many requests; retry later"}
 		case http.StatusUnauthorized:
-			body = oauthError{Error: auth.CodeInvalidToken, Description: "authentication required"}
+			body = oauthError{Error: apierror.CodeInvalidToken, Description: "authentication required"}
 		case http.StatusForbidden:
 			body = oauthError{Error: apierror.CodeForbidden, Description: "not allowed"}
 		}
 		if status >= 500 {
-			body = oauthError{Error: auth.CodeServerError, Description: "internal error"}
+			body = oauthError{Error: apierror.CodeServerError, Description: "internal error"}
 			a.Logger.ErrorContext(c.Request().Context(), "http.error", "route", c.Path(), "error", err.Error())
 		}
 	} else {
-		ae := auth.AsError(err)
+		ae := apierror.As(err)
 		status, body = ae.Status, oauthError{Error: ae.Code, Description: ae.Description, Fields: ae.Fields, Scope: ae.Scope, ReauthURL: ae.ReauthURL}
 		if ra := ae.RetryAfterHeader(); ra != "" {
 			c.Response().Header().Set("Retry-After", ra)

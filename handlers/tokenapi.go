@@ -42,7 +42,7 @@ func (r *tokenRequest) fields() map[string]*string {
 // boolParams may be sent as JSON booleans.
 var boolParams = map[string]bool{"all": true, "force": true}
 
-var errBadBody = &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "the body must be a JSON object or a form of string parameters"}
+var errBadBody = &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "the body must be a JSON object or a form of string parameters"}
 
 // parseTokenRequest reads a JSON or form body (RFC 6749 §4.1.3 uses forms;
 // SPAs prefer JSON). Parameters in the query string are ignored: tokens in
@@ -56,7 +56,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 	}
 	switch {
 	case err != nil:
-		return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+		return r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
 	case mt == "application/json":
 		if len(strings.TrimSpace(string(body))) == 0 {
 			return r, nil
@@ -82,7 +82,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 				}
 			case nil:
 			default:
-				return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "parameter " + k + " must be a string"}
+				return r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "parameter " + k + " must be a string"}
 			}
 		}
 		return r, nil
@@ -93,7 +93,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 		}
 		for k, v := range vals {
 			if len(v) > 1 {
-				return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "parameter " + k + " is repeated"}
+				return r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "parameter " + k + " is repeated"}
 			}
 			if dst, ok := fields[k]; ok {
 				*dst = v[0]
@@ -104,7 +104,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 		if len(body) == 0 {
 			return r, nil
 		}
-		return r, &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+		return r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "Content-Type must be application/json or application/x-www-form-urlencoded"}
 	}
 }
 
@@ -152,9 +152,9 @@ func (a *API) token(c echo.Context) error {
 		}
 		tr, err = a.Sessions.Refresh(ctx, tok, c.RealIP())
 	case "":
-		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "grant_type is required"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "grant_type is required"}
 	default:
-		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeUnsupportedGrantType, Description: "grant_type must be authorization_code or refresh_token"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedGrantType, Description: "grant_type must be authorization_code or refresh_token"}
 	}
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func (a *API) introspect(c echo.Context) error {
 		return err
 	}
 	if req.Token == "" {
-		return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: "token is required"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: "token is required"}
 	}
 	return c.JSON(http.StatusOK, a.introspection(c.Request().Context(), req.Token))
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/apierror"
 )
 
 func TestParseTokenRequest(t *testing.T) {
@@ -21,20 +21,20 @@ func TestParseTokenRequest(t *testing.T) {
 		{"json bool all", "application/json", `{"all":true}`, tokenRequest{All: "true"}, ""},
 		{"unknown json fields ignored", "application/json", `{"grant_type":"x","extra":{"a":1}}`, tokenRequest{GrantType: "x"}, ""},
 		{"empty body, no content type", "", "", tokenRequest{}, ""},
-		{"malformed json", "application/json", `{"grant_type":`, tokenRequest{}, auth.CodeInvalidRequest},
-		{"json array", "application/json", `[1,2]`, tokenRequest{}, auth.CodeInvalidRequest},
-		{"number where string expected", "application/json", `{"refresh_token":12}`, tokenRequest{}, auth.CodeInvalidRequest},
-		{"object where string expected", "application/json", `{"code":{"$ne":""}}`, tokenRequest{}, auth.CodeInvalidRequest},
-		{"repeated form parameter", "application/x-www-form-urlencoded", "code=a&code=b", tokenRequest{}, auth.CodeInvalidRequest},
-		{"bad form encoding", "application/x-www-form-urlencoded", "code=%zz", tokenRequest{}, auth.CodeInvalidRequest},
-		{"wrong content type", "text/plain", "grant_type=refresh_token", tokenRequest{}, auth.CodeInvalidRequest},
-		{"garbage content type", "}{", "x", tokenRequest{}, auth.CodeInvalidRequest},
+		{"malformed json", "application/json", `{"grant_type":`, tokenRequest{}, apierror.CodeInvalidRequest},
+		{"json array", "application/json", `[1,2]`, tokenRequest{}, apierror.CodeInvalidRequest},
+		{"number where string expected", "application/json", `{"refresh_token":12}`, tokenRequest{}, apierror.CodeInvalidRequest},
+		{"object where string expected", "application/json", `{"code":{"$ne":""}}`, tokenRequest{}, apierror.CodeInvalidRequest},
+		{"repeated form parameter", "application/x-www-form-urlencoded", "code=a&code=b", tokenRequest{}, apierror.CodeInvalidRequest},
+		{"bad form encoding", "application/x-www-form-urlencoded", "code=%zz", tokenRequest{}, apierror.CodeInvalidRequest},
+		{"wrong content type", "text/plain", "grant_type=refresh_token", tokenRequest{}, apierror.CodeInvalidRequest},
+		{"garbage content type", "}{", "x", tokenRequest{}, apierror.CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseTokenRequest(tc.ct, []byte(tc.body))
 			if tc.errCode != "" {
-				var ae *auth.Error
+				var ae *apierror.Error
 				if !errors.As(err, &ae) || ae.Code != tc.errCode || ae.Status != 400 {
 					t.Fatalf("err = %v, want %s (400)", err, tc.errCode)
 				}
@@ -61,7 +61,7 @@ func FuzzParseTokenRequest(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var ae *auth.Error
+		var ae *apierror.Error
 		if !errors.As(err, &ae) || ae.Status != 400 {
 			t.Fatalf("parse(%q, %q): %v", ct, body, err)
 		}

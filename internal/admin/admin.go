@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/internal/vault"
@@ -51,19 +50,19 @@ type MemberDetail struct {
 	ProviderTokens []vault.Status `json:"provider_tokens"`
 }
 
-func notFound(what string) *auth.Error {
-	return &auth.Error{Status: http.StatusNotFound, Code: auth.CodeNotFound, Description: "no such " + what}
+func notFound(what string) *apierror.Error {
+	return &apierror.Error{Status: http.StatusNotFound, Code: apierror.CodeNotFound, Description: "no such " + what}
 }
 
-func badRequest(desc string) *auth.Error {
-	return &auth.Error{Status: http.StatusBadRequest, Code: auth.CodeInvalidRequest, Description: desc}
+func badRequest(desc string) *apierror.Error {
+	return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidRequest, Description: desc}
 }
 
 func storeErr(op string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("member")
 	}
-	return &auth.Error{Status: http.StatusServiceUnavailable, Code: auth.CodeUnavailable, Description: "the service is temporarily unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+	return &apierror.Error{Status: http.StatusServiceUnavailable, Code: apierror.CodeUnavailable, Description: "the service is temporarily unavailable", Err: fmt.Errorf("%s: %w", op, err)}
 }
 
 // List pages through members.
@@ -146,7 +145,7 @@ func (s *Service) SetRole(ctx context.Context, a Actor, id, role string) (store.
 			return store.Member{}, err
 		}
 		if listed != "" {
-			return store.Member{}, &auth.Error{Status: http.StatusConflict, Code: apierror.CodeAdminByConfig,
+			return store.Member{}, &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeAdminByConfig,
 				Description: "this member is an admin through ADMIN_EMAILS (" + listed + "); remove the address there to demote them, or disable the account"}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
@@ -39,35 +40,35 @@ func (s *Service) RedeemAdmin(ctx context.Context, code, verifier, userAgent, ip
 
 func (s *Service) redeem(ctx context.Context, prefix, code, verifier, userAgent, ip string) (TokenResponse, error) {
 	if code == "" {
-		return TokenResponse{}, errInvalidRequest("code is required")
+		return TokenResponse{}, apierror.InvalidRequest("code is required")
 	}
 	if len(code) > 256 {
-		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
+		return TokenResponse{}, apierror.InvalidGrant("the code is invalid, expired or already used", nil)
 	}
 	// Checked before the code is taken: a code presented without its
 	// verifier (a stolen one) stays usable by the client that holds it.
 	if verifier == "" {
-		return TokenResponse{}, errInvalidRequest("code_verifier is required (PKCE)")
+		return TokenResponse{}, apierror.InvalidRequest("code_verifier is required (PKCE)")
 	}
 	if !validPKCEValue(verifier) {
-		return TokenResponse{}, errInvalidRequest("code_verifier must be 43-128 unreserved characters")
+		return TokenResponse{}, apierror.InvalidRequest("code_verifier must be 43-128 unreserved characters")
 	}
 	c, err := s.d.Codes.TakeCode(ctx, lookupKey(prefix+code))
 	if errors.Is(err, store.ErrNotFound) {
-		return TokenResponse{}, errInvalidGrant("the code is invalid, expired or already used", nil)
+		return TokenResponse{}, apierror.InvalidGrant("the code is invalid, expired or already used", nil)
 	}
 	if err != nil {
-		return TokenResponse{}, unavailable("take code", err)
+		return TokenResponse{}, apierror.Unavailable("take code", err)
 	}
 	// A code issued without a challenge cannot be tied to this client: an
 	// injected code (RFC 9700 §4.5, PKCE downgrade), or one from before PKCE
 	// was required. Refuse rather than sign the client into that account.
 	if c.CodeChallenge == "" {
-		return TokenResponse{}, errInvalidGrant("this code was not issued for a PKCE client", nil)
+		return TokenResponse{}, apierror.InvalidGrant("this code was not issued for a PKCE client", nil)
 	}
 	// RFC 7636 §4.6.
 	if subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(c.CodeChallenge)) != 1 {
-		return TokenResponse{}, errInvalidGrant("code_verifier does not match the code_challenge", nil)
+		return TokenResponse{}, apierror.InvalidGrant("code_verifier does not match the code_challenge", nil)
 	}
 	ua, addr := c.UserAgent, c.IP
 	if userAgent != "" {
@@ -83,13 +84,13 @@ func (s *Service) redeem(ctx context.Context, prefix, code, verifier, userAgent,
 func (s *Service) activeMember(ctx context.Context, id string) (store.Member, error) {
 	m, err := s.d.MemberStore.GetMember(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Member{}, errInvalidGrant("the member no longer exists", nil)
+		return store.Member{}, apierror.InvalidGrant("the member no longer exists", nil)
 	}
 	if err != nil {
-		return store.Member{}, unavailable("get member", err)
+		return store.Member{}, apierror.Unavailable("get member", err)
 	}
 	if m.Status != store.StatusActive {
-		return store.Member{}, newErr(400, CodeInvalidGrant, "the account is disabled", nil)
+		return store.Member{}, apierror.New(400, apierror.CodeInvalidGrant, "the account is disabled", nil)
 	}
 	return m, nil
 }
@@ -121,27 +122,27 @@ func (s *Service) NativeLogin(ctx context.Context, r NativeRequest) (TokenRespon
 	case r.IDToken != "":
 		v, ok := p.(providers.IDTokenVerifier)
 		if !ok {
-			return TokenResponse{}, errInvalidRequest(p.DisplayName() + " does not issue id_tokens; send access_token")
+			return TokenResponse{}, apierror.InvalidRequest(p.DisplayName() + " does not issue id_tokens; send access_token")
 		}
 		profile, err = v.VerifyIDToken(ctx, r.IDToken, r.Nonce)
 	case r.AccessToken != "":
 		ap, ok := p.(providers.AccessTokenProfiler)
 		if !ok {
-			return TokenResponse{}, errInvalidRequest(p.DisplayName() + " accepts only id_token here")
+			return TokenResponse{}, apierror.InvalidRequest(p.DisplayName() + " accepts only id_token here")
 		}
 		profile, err = ap.ProfileFromAccessToken(ctx, r.AccessToken)
 	default:
-		return TokenResponse{}, errInvalidRequest("id_token or access_token is required")
+		return TokenResponse{}, apierror.InvalidRequest("id_token or access_token is required")
 	}
 	if err != nil {
 		s.obs.Login(r.Provider, "provider_error")
 		s.log.WarnContext(ctx, "native.verify_failed", "provider", p.Name(), "error", err.Error())
 		if errors.Is(err, providers.ErrInvalidToken) {
-			return TokenResponse{}, errInvalidGrant("the provider token was rejected", err)
+			return TokenResponse{}, apierror.InvalidGrant("the provider token was rejected", err)
 		}
 		var pe *providers.Error
 		if errors.As(err, &pe) {
-			return TokenResponse{}, errInvalidGrant("the provider token was rejected", err)
+			return TokenResponse{}, apierror.InvalidGrant("the provider token was rejected", err)
 		}
 		return TokenResponse{}, providerFailure(p, err)
 	}

@@ -41,11 +41,11 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 		return "", ErrUnknownProvider
 	}
 	if _, ok := s.ret.Check(returnTo); !ok {
-		return "", errInvalidRequest("return_to is required and must be an allowed return URL")
+		return "", apierror.InvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
 	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
-		return "", unavailable("store link code", err)
+		return "", apierror.Unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
 	return s.d.Config.BaseURL + "/auth/" + provider + "?" + q.Encode(), nil
@@ -55,10 +55,10 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (string, error) {
 	c, err := s.d.Codes.TakeCode(ctx, lookupKey(linkPrefix+code))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != provider) {
-		return "", errInvalidRequest("the link request has expired or was already used")
+		return "", apierror.InvalidRequest("the link request has expired or was already used")
 	}
 	if err != nil {
-		return "", unavailable("take link code", err)
+		return "", apierror.Unavailable("take link code", err)
 	}
 	if _, err := s.activeMember(ctx, c.MemberID); err != nil {
 		return "", err
@@ -70,22 +70,22 @@ func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (stri
 // the browser back to the app to confirm it.
 func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers.Provider, profile providers.Profile, returnTo *url.URL) (FinishResult, error) {
 	if returnTo == nil {
-		return FinishResult{}, errInvalidRequest("a link flow needs a return URL")
+		return FinishResult{}, apierror.InvalidRequest("a link flow needs a return URL")
 	}
 	raw, err := json.Marshal(profile)
 	if err != nil {
-		return FinishResult{}, AsError(err)
+		return FinishResult{}, apierror.As(err)
 	}
 	// The grant is not in raw (Profile.Grant is never serialized): it is
 	// parked sealed beside it.
 	grant, err := s.d.Vault.Park(profile)
 	if err != nil {
-		return FinishResult{}, AsError(err)
+		return FinishResult{}, apierror.As(err)
 	}
 	result := randomToken(32)
 	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, Grant: grant, CreatedAt: s.d.Now().UTC()}
 	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Config.CodeTTL); err != nil {
-		return FinishResult{}, unavailable("store pending link", err)
+		return FinishResult{}, apierror.Unavailable("store pending link", err)
 	}
 	s.obs.Login(p.Name(), "link_pending")
 	return FinishResult{Redirect: withParams(returnTo, "link_result", result), Provider: p.Name()}, nil
@@ -95,22 +95,22 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 // caller, who must be the member that started the link.
 func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (store.Identity, error) {
 	if result == "" || len(result) > 256 {
-		return store.Identity{}, errInvalidRequest("link_result is required")
+		return store.Identity{}, apierror.InvalidRequest("link_result is required")
 	}
 	pending, err := s.d.Codes.TakeCode(ctx, lookupKey(pendingPrefix+result))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Identity{}, errInvalidGrant("the link result is invalid, expired or already used", nil)
+		return store.Identity{}, apierror.InvalidGrant("the link result is invalid, expired or already used", nil)
 	}
 	if err != nil {
-		return store.Identity{}, unavailable("take pending link", err)
+		return store.Identity{}, apierror.Unavailable("take pending link", err)
 	}
 	if pending.MemberID != c.MemberID {
 		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.MemberID)
-		return store.Identity{}, newErr(http.StatusForbidden, apierror.CodeLinkMismatch, "this link was started by another account", nil)
+		return store.Identity{}, apierror.New(http.StatusForbidden, apierror.CodeLinkMismatch, "this link was started by another account", nil)
 	}
 	var profile providers.Profile
 	if err := json.Unmarshal(pending.Profile, &profile); err != nil {
-		return store.Identity{}, AsError(err)
+		return store.Identity{}, apierror.As(err)
 	}
 	if profile.Grant, err = s.d.Vault.Unpark(profile, pending.Grant); err != nil {
 		// Linking still works; the app's token call will ask for a reauth.
@@ -119,9 +119,9 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	id, err := s.d.Members.Link(ctx, c.MemberID, profile)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return store.Identity{}, newErr(http.StatusConflict, apierror.CodeIdentityInUse, "this "+profile.Provider+" account is already linked to another member", err)
+		return store.Identity{}, apierror.New(http.StatusConflict, apierror.CodeIdentityInUse, "this "+profile.Provider+" account is already linked to another member", err)
 	case err != nil:
-		return store.Identity{}, AsError(err)
+		return store.Identity{}, apierror.As(err)
 	}
 	if err := s.d.Vault.Keep(ctx, c.MemberID, profile); err != nil {
 		s.log.WarnContext(ctx, "link.keep_provider_token_failed", "provider", profile.Provider, "member_id", c.MemberID, "error", err.Error())

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"net/http"
 
+	"golang.org/x/oauth2"
+
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
-	"golang.org/x/oauth2"
 )
 
 // StartRequest is GET /auth/{provider}.
@@ -51,19 +53,19 @@ type StartResult struct {
 func (s *Service) CheckStart(r StartRequest) error {
 	if r.ReturnTo != "" {
 		if _, ok := s.ReturnPolicy().Check(r.ReturnTo); !ok {
-			return errInvalidRequest("return_to is not an allowed return URL")
+			return apierror.InvalidRequest("return_to is not an allowed return URL")
 		}
 	}
 	if r.CodeChallenge != "" || r.CodeChallengeMethod != "" {
 		if r.CodeChallengeMethod != "S256" {
-			return errInvalidRequest("code_challenge_method must be S256")
+			return apierror.InvalidRequest("code_challenge_method must be S256")
 		}
 		if len(r.CodeChallenge) != 43 || !validPKCEValue(r.CodeChallenge) {
-			return errInvalidRequest("code_challenge must be a base64url S256 challenge")
+			return apierror.InvalidRequest("code_challenge must be a base64url S256 challenge")
 		}
 	}
 	if r.CodeChallenge == "" && r.LinkMemberID == "" && r.Reauth == "" && s.deliversCode(r.ReturnTo) {
-		return errInvalidRequest("code_challenge and code_challenge_method=S256 are required: the one-time code is redeemed with its code_verifier (PKCE)")
+		return apierror.InvalidRequest("code_challenge and code_challenge_method=S256 are required: the one-time code is redeemed with its code_verifier (PKCE)")
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 	}
 	binding := r.Binding
 	if len(r.Reauth) > 256 || (r.Reauth != "" && r.LinkMemberID != "") {
-		return StartResult{}, errInvalidRequest("reauth is not a subject")
+		return StartResult{}, apierror.InvalidRequest("reauth is not a subject")
 	}
 	if len(binding) < 43 || len(binding) > 64 {
 		binding = randomToken(32)
@@ -133,7 +135,7 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		return StartResult{}, providerFailure(p, err)
 	}
 	if err := s.d.States.PutState(ctx, lookupKey(state), st, s.d.Config.LoginStateTTL); err != nil {
-		return StartResult{}, unavailable("store login state", err)
+		return StartResult{}, apierror.Unavailable("store login state", err)
 	}
 	return StartResult{RedirectURL: authURL, Binding: binding}, nil
 }
@@ -173,7 +175,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	}
 	if r.State == "" || len(r.State) > 256 {
 		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, errInvalidRequest("the sign-in response has no valid state; start again")
+		return FinishResult{}, apierror.InvalidRequest("the sign-in response has no valid state; start again")
 	}
 	// Take first: whatever happens next, this state can never be used again.
 	st, err := s.d.States.TakeState(ctx, lookupKey(r.State))
@@ -184,29 +186,29 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, errInvalidRequest("this sign-in link has expired or was already used; start again")
+		return FinishResult{}, apierror.InvalidRequest("this sign-in link has expired or was already used; start again")
 	}
 	if err != nil {
-		return FinishResult{}, unavailable("take login state", err)
+		return FinishResult{}, apierror.Unavailable("take login state", err)
 	}
 	// A state issued for another provider is a mix-up attempt (RFC 9700 §4.4).
 	if st.Provider != p.Name() {
 		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, errInvalidRequest("the sign-in response does not belong to this provider")
+		return FinishResult{}, apierror.InvalidRequest("the sign-in response does not belong to this provider")
 	}
 	// Login CSRF defence (RFC 9700 §4.7): the state is bound to the browser
 	// that started the login.
 	if r.Binding == "" || subtle.ConstantTimeCompare([]byte(lookupKey(r.Binding)), []byte(st.Binding)) != 1 {
 		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, errInvalidRequest("this sign-in was started in another browser; start again here")
+		return FinishResult{}, apierror.InvalidRequest("this sign-in was started in another browser; start again here")
 	}
 	returnTo, _ := s.ReturnPolicy().Check(st.ReturnTo)
 
 	if r.Error != "" {
 		s.obs.Login(r.Provider, "denied")
 		code := r.Error
-		if code != CodeAccessDenied && code != "consent_required" && code != "login_required" {
-			code = CodeAccessDenied
+		if code != apierror.CodeAccessDenied && code != "consent_required" && code != "login_required" {
+			code = apierror.CodeAccessDenied
 		}
 		desc := r.ErrorDescription
 		if len(desc) > 300 {
@@ -218,10 +220,10 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		if returnTo != nil {
 			return FinishResult{Redirect: withParams(returnTo, "error", code, "error_description", desc), Provider: p.Name()}, nil
 		}
-		return FinishResult{}, newErr(http.StatusForbidden, code, desc, nil)
+		return FinishResult{}, apierror.New(http.StatusForbidden, code, desc, nil)
 	}
 	if r.Code == "" || len(r.Code) > 2048 {
-		return FinishResult{}, errInvalidRequest("the sign-in response has no code")
+		return FinishResult{}, apierror.InvalidRequest("the sign-in response has no code")
 	}
 
 	start := s.d.Now()
@@ -241,9 +243,9 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 
 	m, err := s.admit(ctx, p.Name(), profile, st.Force)
 	if err != nil {
-		e := AsError(err)
+		e := apierror.As(err)
 		// The app can offer "sign in here anyway" (force=true).
-		if returnTo != nil && e.Code == CodeAlreadySignedIn {
+		if returnTo != nil && e.Code == apierror.CodeAlreadySignedIn {
 			return FinishResult{Redirect: withParams(returnTo, "error", e.Code, "error_description", e.Description), Provider: p.Name(), Member: m}, nil
 		}
 		return FinishResult{}, e
@@ -263,7 +265,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		code := randomToken(32)
 		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: st.Force, CreatedAt: s.d.Now().UTC()}
 		if err := s.d.Codes.PutCode(ctx, lookupKey(prefix+code), c, s.d.Config.CodeTTL); err != nil {
-			return FinishResult{}, unavailable("store one-time code", err)
+			return FinishResult{}, apierror.Unavailable("store one-time code", err)
 		}
 		res.Redirect = withParams(returnTo, "code", code)
 	case s.d.Config.TokenDelivery == "cookie":
@@ -290,10 +292,10 @@ func (s *Service) admit(ctx context.Context, provider string, profile providers.
 	switch {
 	case errors.Is(err, member.ErrDisabled):
 		s.obs.Login(provider, "disabled")
-		return store.Member{}, newErr(http.StatusForbidden, CodeAccountDisabled, "this account is disabled; contact the administrator", err)
+		return store.Member{}, apierror.New(http.StatusForbidden, apierror.CodeAccountDisabled, "this account is disabled; contact the administrator", err)
 	case err != nil:
 		s.obs.Login(provider, "error")
-		return store.Member{}, unavailable("oauth2Process", err)
+		return store.Member{}, apierror.Unavailable("oauth2Process", err)
 	}
 	if !pr.Created {
 		// The sign-in may have changed what the member's other sessions
@@ -324,7 +326,7 @@ func (s *Service) admit(ctx context.Context, provider string, profile providers.
 
 // providerFailure turns a provider error into a page-safe error: the
 // provider's own error code and description when it sent one, never tokens.
-func providerFailure(p providers.Provider, err error) *Error {
+func providerFailure(p providers.Provider, err error) *apierror.Error {
 	var pe *providers.Error
 	desc := p.DisplayName() + " did not complete the sign-in; try again"
 	if errors.As(err, &pe) && pe.Description != "" {
@@ -333,7 +335,7 @@ func providerFailure(p providers.Provider, err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		desc = p.DisplayName() + " did not answer in time; try again"
 	}
-	return newErr(http.StatusBadGateway, CodeProviderError, desc, err)
+	return apierror.New(http.StatusBadGateway, apierror.CodeProviderError, desc, err)
 }
 
 // ReturnPolicy is the allow-list of return URLs.

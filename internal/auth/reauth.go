@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/authbroker/authbroker/internal/apierror"
 	"github.com/authbroker/authbroker/internal/store"
 	"github.com/authbroker/authbroker/providers"
 )
@@ -27,9 +28,9 @@ func (s *Service) finishReauth(ctx context.Context, st store.LoginState, p provi
 	refuse := func(desc string) (FinishResult, error) {
 		s.obs.Login(p.Name(), "reauth_refused")
 		if returnTo != nil {
-			return FinishResult{Redirect: withParams(returnTo, "error", CodeAccessDenied, "error_description", desc), Provider: p.Name()}, nil
+			return FinishResult{Redirect: withParams(returnTo, "error", apierror.CodeAccessDenied, "error_description", desc), Provider: p.Name()}, nil
 		}
-		return FinishResult{}, newErr(http.StatusForbidden, CodeAccessDenied, desc, nil)
+		return FinishResult{}, apierror.New(http.StatusForbidden, apierror.CodeAccessDenied, desc, nil)
 	}
 	if profile.Subject != st.Reauth {
 		return refuse("you signed in at " + p.DisplayName() + " with another account than the one to reconnect")
@@ -39,14 +40,14 @@ func (s *Service) finishReauth(ctx context.Context, st store.LoginState, p provi
 		return refuse("this " + p.DisplayName() + " account is not linked to any member")
 	}
 	if err != nil {
-		return FinishResult{}, unavailable("find identity", err)
+		return FinishResult{}, apierror.Unavailable("find identity", err)
 	}
 	m, err := s.activeMember(ctx, id.MemberID)
 	if err != nil {
 		return FinishResult{}, err
 	}
 	if err := s.d.Vault.Keep(ctx, id.MemberID, profile); err != nil {
-		return FinishResult{}, unavailable("keep provider token", err)
+		return FinishResult{}, apierror.Unavailable("keep provider token", err)
 	}
 	s.obs.Login(p.Name(), "reauth")
 	s.log.InfoContext(ctx, "login.reauth", "provider", p.Name(), "member_id", id.MemberID)

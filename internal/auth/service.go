@@ -1,7 +1,7 @@
 // Package auth is the broker's login and token service: it runs a login
 // from start to callback, turns it into a session and our own token pair,
 // and rotates, revokes and inspects those tokens. Handlers translate HTTP to
-// calls on Service and Service errors (*Error) back to HTTP; every rule lives
+// calls on Service and Service errors (*apierror.Error) back to HTTP; every rule lives
 // here.
 package auth
 

@@ -31,17 +31,17 @@ type Caller struct {
 func (s *Service) Me(ctx context.Context, c Caller) (MeView, error) {
 	m, err := s.d.MemberStore.GetMember(ctx, c.MemberID)
 	if errors.Is(err, store.ErrNotFound) {
-		return MeView{}, newErr(http.StatusUnauthorized, CodeInvalidToken, "the member no longer exists", nil)
+		return MeView{}, apierror.New(http.StatusUnauthorized, apierror.CodeInvalidToken, "the member no longer exists", nil)
 	}
 	if err != nil {
-		return MeView{}, unavailable("get member", err)
+		return MeView{}, apierror.Unavailable("get member", err)
 	}
 	if m.Status != store.StatusActive {
-		return MeView{}, newErr(http.StatusUnauthorized, CodeInvalidToken, "the account is disabled", nil)
+		return MeView{}, apierror.New(http.StatusUnauthorized, apierror.CodeInvalidToken, "the account is disabled", nil)
 	}
 	ids, err := s.d.MemberStore.ListIdentities(ctx, m.ID)
 	if err != nil {
-		return MeView{}, unavailable("list identities", err)
+		return MeView{}, apierror.Unavailable("list identities", err)
 	}
 	return MeView{MemberView: viewOf(m), Status: m.Status, CreatedAt: m.CreatedAt, Identities: ids, SessionID: c.SessionID}, nil
 }
@@ -53,11 +53,11 @@ func (s *Service) Unlink(ctx context.Context, c Caller, provider, subject string
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return newErr(http.StatusConflict, apierror.CodeLastIdentity, "the last linked identity cannot be removed", nil)
+		return apierror.New(http.StatusConflict, apierror.CodeLastIdentity, "the last linked identity cannot be removed", nil)
 	case errors.Is(err, store.ErrNotFound):
-		return newErr(http.StatusNotFound, CodeNotFound, "no such linked identity", nil)
+		return apierror.New(http.StatusNotFound, apierror.CodeNotFound, "no such linked identity", nil)
 	case err != nil:
-		return unavailable("unlink", err)
+		return apierror.Unavailable("unlink", err)
 	}
 	return nil
 }
