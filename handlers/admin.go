@@ -265,8 +265,8 @@ func (a *API) csrfValue(c echo.Context) string {
 // anyone's to write, so its error_description is never shown on our origin.
 var adminCallbackErrors = map[string]string{
 	apierror.CodeAccessDenied:    "The sign-in was cancelled or refused at the provider.",
-	"consent_required":       "The provider needs your consent again; sign in once more.",
-	"login_required":         "The provider needs you to sign in again.",
+	"consent_required":           "The provider needs your consent again; sign in once more.",
+	"login_required":             "The provider needs you to sign in again.",
 	apierror.CodeAlreadySignedIn: "This account is signed in on another device, and SESSION_POLICY=single_confirm allows one session.",
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
 )
 
 // cookieNames are the broker's cookies. On https they carry the
@@ -46,17 +45,6 @@ func (n cookieNames) cookie(name, value, path string, maxAge time.Duration) *htt
 	return c
 }
 
-// setTokenCookies delivers a token pair as httpOnly cookies (TOKEN_DELIVERY=cookie).
-func (a *API) setTokenCookies(c echo.Context, tr auth.TokenResponse) {
-	c.SetCookie(a.cookies.cookie(a.cookies.access, tr.AccessToken, "/", time.Duration(tr.ExpiresIn)*time.Second))
-	c.SetCookie(a.cookies.cookie(a.cookies.refresh, tr.RefreshToken, "/auth", time.Duration(tr.RefreshExpiresIn)*time.Second))
-}
-
-func (a *API) clearTokenCookies(c echo.Context) {
-	c.SetCookie(a.cookies.cookie(a.cookies.access, "", "/", -1))
-	c.SetCookie(a.cookies.cookie(a.cookies.refresh, "", "/auth", -1))
-}
-
 // csrfHeader must accompany every state-changing API request in cookie
 // mode: a cross-site form cannot set it, and a cross-origin script cannot
 // send it without passing our CORS preflight (OAuth 2.0 for Browser-Based
@@ -84,7 +72,7 @@ func unsafeMethod(method string) bool {
 func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if a.Config.TokenDelivery != "cookie" || !unsafeMethod(r.Method) {
+		if !a.delivery.ambient() || !unsafeMethod(r.Method) {
 			return next(c)
 		}
 		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
@@ -138,21 +126,3 @@ func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
 // errCSRF is the answer to a request refused by csrf or sameOriginForm.
 var errCSRF = &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeCSRFRejected,
 	Description: "state-changing requests need the " + csrfHeader + " header (cookie mode) and must come from an allowed origin"}
-
-// cookieExpiry runs before the bearer check in cookie mode: when the
-// browser has dropped the expired access cookie but still holds the refresh
-// cookie, the answer is token_expired (refresh now), not "never signed in".
-func (a *API) cookieExpiry(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if r.Header.Get("Authorization") == "" {
-			if _, err := r.Cookie(a.cookies.access); err != nil {
-				if _, err := r.Cookie(a.cookies.refresh); err == nil {
-					return &apierror.Error{Status: http.StatusUnauthorized, Code: apierror.CodeTokenExpired, Description: "the access token expired",
-						Challenge: `Bearer error="invalid_token", error_description="the access token expired"`}
-				}
-			}
-		}
-		return next(c)
-	}
-}

@@ -98,7 +98,7 @@ func (a *API) callback(c echo.Context) error {
 		return err
 	}
 	if res.Tokens != nil {
-		a.setTokenCookies(c, *res.Tokens)
+		a.delivery.started(c, *res.Tokens)
 	}
 	if res.Redirect != "" {
 		return c.Redirect(http.StatusFound, res.Redirect)

@@ -16,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
-	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
@@ -75,6 +74,8 @@ type API struct {
 	cookies cookieNames
 	// origin is scheme://host of BASE_URL, computed once.
 	origin string
+	// delivery is how tokens travel (TOKEN_DELIVERY), chosen once.
+	delivery delivery
 	// Authn verifies the bearer token (header, or cookie in cookie mode).
 	Authn echo.MiddlewareFunc
 }
@@ -86,6 +87,7 @@ func New(d Deps) *echo.Echo {
 	e.HidePort = true
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL), origin: baseOrigin(d.Config.BaseURL)}
+	api.delivery = newDelivery(auth.DeliveryOf(d.Config.TokenDelivery), api.cookies)
 	e.HTTPErrorHandler = api.errorHandler
 
 	e.Use(dropMalformedRequestID, middleware.RequestIDWithConfig(middleware.RequestIDConfig{
@@ -101,15 +103,7 @@ func New(d Deps) *echo.Echo {
 		e.Use(d.Metrics.Middleware)
 	}
 
-	var mw []bearer.MiddlewareOption
-	if d.Config.TokenDelivery == "cookie" {
-		mw = append(mw, bearer.FromCookie(api.cookies.access))
-	}
-	api.Authn = echobearer.Middleware(d.Verifier, mw...)
-	if d.Config.TokenDelivery == "cookie" {
-		verify := api.Authn
-		api.Authn = func(next echo.HandlerFunc) echo.HandlerFunc { return api.cookieExpiry(verify(next)) }
-	}
+	api.Authn = api.delivery.authn(d.Verifier)
 
 	e.GET("/healthz", api.healthz)
 	e.GET("/readyz", api.readyz)
@@ -124,7 +118,7 @@ func New(d Deps) *echo.Echo {
 		AllowOrigins:     d.Auth.ReturnPolicy().Origins(),
 		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 		AllowHeaders:     []string{"Authorization", "Content-Type", csrfHeader},
-		AllowCredentials: d.Config.TokenDelivery == "cookie",
+		AllowCredentials: api.delivery.ambient(),
 		MaxAge:           600,
 	})
 	authLimit := api.limitBy(ratelimit.Limit{Name: "auth", PerMinute: d.Config.RateLimitAuth}, clientIP)

@@ -138,12 +138,7 @@ func (a *API) token(c echo.Context) error {
 	case "authorization_code":
 		tr, err = a.Auth.Redeem(ctx, req.Code, req.CodeVerifier, c.Request().UserAgent(), c.RealIP())
 	case "refresh_token":
-		rt := req.RefreshToken
-		if rt == "" && a.Config.TokenDelivery == "cookie" {
-			if ck, cerr := c.Cookie(a.cookies.refresh); cerr == nil {
-				rt = ck.Value
-			}
-		}
+		rt := a.delivery.refreshToken(c, req.RefreshToken)
 		// The token is authenticated here, once; the per-session refresh
 		// limit is counted by the store in the same call as the refresh.
 		tok, perr := a.Sessions.ParseRefresh(rt)
@@ -159,21 +154,7 @@ func (a *API) token(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.writeTokens(c, tr)
-}
-
-// writeTokens answers a successful grant: the JSON pair, or in cookie mode
-// the cookies and a body without token values.
-func (a *API) writeTokens(c echo.Context, tr auth.TokenResponse) error {
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Pragma", "no-cache")
-	if a.Config.TokenDelivery == "cookie" {
-		a.setTokenCookies(c, tr)
-		return c.JSON(http.StatusOK, map[string]any{
-			"token_type": "Bearer", "expires_in": tr.ExpiresIn, "refresh_expires_in": tr.RefreshExpiresIn, "member": tr.Member,
-		})
-	}
-	return c.JSON(http.StatusOK, tr)
+	return a.delivery.writeTokens(c, tr)
 }
 
 // native is POST /auth/{provider}/token.
@@ -189,7 +170,7 @@ func (a *API) native(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.writeTokens(c, tr)
+	return a.delivery.writeTokens(c, tr)
 }
 
 // logout is POST /auth/logout (Bearer): scope local|others|global, all=true = global.
@@ -209,9 +190,7 @@ func (a *API) logout(c echo.Context) error {
 	if err := a.Sessions.Logout(c.Request().Context(), claims.Subject, claims.SessionID, scope); err != nil {
 		return err
 	}
-	if a.Config.TokenDelivery == "cookie" && scope != session.ScopeOthers {
-		a.clearTokenCookies(c)
-	}
+	a.delivery.loggedOut(c, scope)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -362,8 +341,7 @@ func (a *API) providerToken(c echo.Context) error {
 	if !t.ExpiresAt.IsZero() {
 		body.ExpiresAt = t.ExpiresAt.Unix()
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Pragma", "no-cache")
+	noStoreTokens(c)
 	return c.JSON(http.StatusOK, body)
 }
 

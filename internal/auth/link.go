@@ -44,11 +44,11 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 		return "", apierror.InvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
-	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Config.CodeTTL); err != nil {
+	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Policy.CodeTTL); err != nil {
 		return "", apierror.Unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
-	return s.d.Config.BaseURL + "/auth/" + provider + "?" + q.Encode(), nil
+	return s.d.Policy.BaseURL + "/auth/" + provider + "?" + q.Encode(), nil
 }
 
 // TakeLinkCode redeems a link code for provider, returning the member id.
@@ -84,7 +84,7 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 	}
 	result := randomToken(32)
 	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, Grant: grant, CreatedAt: s.d.Now().UTC()}
-	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Config.CodeTTL); err != nil {
+	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Policy.CodeTTL); err != nil {
 		return FinishResult{}, apierror.Unavailable("store pending link", err)
 	}
 	s.obs.Login(p.Name(), "link_pending")

@@ -81,7 +81,7 @@ func (s *Service) deliversCode(returnTo string) bool {
 	if _, admin := s.admin.Check(returnTo); admin {
 		return true
 	}
-	return s.d.Config.TokenDelivery != "cookie"
+	return s.d.Policy.Delivery == DeliverCode
 }
 
 // StartLogin validates the request (CheckStart), stores the login state
@@ -134,7 +134,7 @@ func (s *Service) StartLogin(ctx context.Context, r StartRequest) (StartResult, 
 		s.log.WarnContext(ctx, "login.start_failed", "provider", p.Name(), "error", err.Error())
 		return StartResult{}, providerFailure(p, err)
 	}
-	if err := s.d.States.PutState(ctx, lookupKey(state), st, s.d.Config.LoginStateTTL); err != nil {
+	if err := s.d.States.PutState(ctx, lookupKey(state), st, s.d.Policy.StateTTL); err != nil {
 		return StartResult{}, apierror.Unavailable("store login state", err)
 	}
 	return StartResult{RedirectURL: authURL, Binding: binding}, nil
@@ -254,7 +254,7 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 	res := FinishResult{Member: m, Provider: p.Name()}
 	_, toAdmin := s.admin.Check(st.ReturnTo)
 	switch {
-	case returnTo != nil && (toAdmin || s.d.Config.TokenDelivery != "cookie"):
+	case returnTo != nil && s.deliversCode(st.ReturnTo):
 		// A one-time code, in the admin page's own namespace when it goes
 		// there: an app's code never signs in to the admin page, nor an
 		// admin code to an app.
@@ -264,11 +264,11 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		}
 		code := randomToken(32)
 		c := store.Code{MemberID: m.ID, Provider: p.Name(), CodeChallenge: st.CodeChallenge, UserAgent: r.UserAgent, IP: r.IP, RevokeOthers: st.Force, CreatedAt: s.d.Now().UTC()}
-		if err := s.d.Codes.PutCode(ctx, lookupKey(prefix+code), c, s.d.Config.CodeTTL); err != nil {
+		if err := s.d.Codes.PutCode(ctx, lookupKey(prefix+code), c, s.d.Policy.CodeTTL); err != nil {
 			return FinishResult{}, apierror.Unavailable("store one-time code", err)
 		}
 		res.Redirect = withParams(returnTo, "code", code)
-	case s.d.Config.TokenDelivery == "cookie":
+	case s.d.Policy.Delivery == DeliverCookies:
 		tr, err := s.d.Sessions.Start(ctx, session.Start{MemberID: m.ID, Provider: p.Name(), UserAgent: r.UserAgent, IP: r.IP, Force: st.Force})
 		if err != nil {
 			return FinishResult{}, err

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/authbroker/authbroker/internal/config"
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
@@ -24,7 +23,7 @@ import (
 
 // Deps is everything the service needs; main builds it once.
 type Deps struct {
-	Config      *config.Config
+	Policy      Policy
 	Providers   *providers.Registry
 	Members     *member.Service
 	MemberStore store.Members
@@ -39,6 +38,43 @@ type Deps struct {
 	Now func() time.Time
 	// Observe receives login outcomes for metrics; may be nil.
 	Observe Observer
+}
+
+// Policy is the login service's configuration, resolved once by the
+// composition root (app.Build) from the environment.
+type Policy struct {
+	// BaseURL is the broker's public URL: link URLs and the admin page's
+	// callback are under it.
+	BaseURL string
+	// ReturnURLs are the apps' allowed return URLs (ALLOWED_RETURN_URLS).
+	ReturnURLs []string
+	// StateTTL bounds a login from start to callback (LOGIN_STATE_TTL);
+	// CodeTTL a one-time code, link code or pending link (CODE_TTL).
+	StateTTL, CodeTTL time.Duration
+	// Delivery is how a finished browser login reaches an app.
+	Delivery Delivery
+}
+
+// Delivery is how a finished browser login reaches an app
+// (TOKEN_DELIVERY). The admin page is not an app: its logins always end in
+// a code of its own.
+type Delivery int
+
+const (
+	// DeliverCode sends the browser to the app with a one-time code the
+	// app redeems with its PKCE verifier (TOKEN_DELIVERY=code).
+	DeliverCode Delivery = iota
+	// DeliverCookies starts the session on the callback; the handler sets
+	// its tokens as httpOnly cookies (TOKEN_DELIVERY=cookie).
+	DeliverCookies
+)
+
+// DeliveryOf reads TOKEN_DELIVERY (validated by config): "cookie" or code.
+func DeliveryOf(tokenDelivery string) Delivery {
+	if tokenDelivery == "cookie" {
+		return DeliverCookies
+	}
+	return DeliverCode
 }
 
 // Vault is what logins and links ask of the provider token vault
@@ -105,9 +141,9 @@ func New(d Deps) *Service {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	adminCallback := d.Config.BaseURL + "/admin/callback"
+	adminCallback := d.Policy.BaseURL + "/admin/callback"
 	return &Service{d: d, log: d.Logger, obs: obs,
-		ret:   NewReturnPolicy(append([]string{adminCallback}, d.Config.AllowedReturnURLs...)),
+		ret:   NewReturnPolicy(append([]string{adminCallback}, d.Policy.ReturnURLs...)),
 		admin: NewReturnPolicy([]string{adminCallback}),
 	}
 }

@@ -304,7 +304,11 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		Now: now, Logger: logger,
 	})
 	authSvc := auth.New(auth.Deps{
-		Config: cfg, Providers: reg, Members: members, MemberStore: db,
+		Policy: auth.Policy{
+			BaseURL: cfg.BaseURL, ReturnURLs: cfg.AllowedReturnURLs,
+			StateTTL: cfg.LoginStateTTL, CodeTTL: cfg.CodeTTL, Delivery: auth.DeliveryOf(cfg.TokenDelivery),
+		},
+		Providers: reg, Members: members, MemberStore: db,
 		States: states, Codes: codes, Sessions: sess, Vault: a.vault,
 		Logger: logger, Now: now, Observe: a.Metrics,
 	})
