@@ -25,13 +25,10 @@ import (
 // Linking in step 2 directly would let anyone send a victim through their
 // own link URL and attach the victim's provider account to their member.
 //
-// Link codes and parked results live in the one-time code store under
-// their own key namespaces (the prefix goes into the hashed key), so a
-// link code can never be redeemed as a login code or the other way round.
-const (
-	linkPrefix    = "link:"
-	pendingPrefix = "linked:"
-)
+// Link codes and parked results are records of their own in the one-time
+// store (store.LinkCode, store.PendingLink), each kind in its own key
+// space, so a link code can never be redeemed as a login code or the other
+// way round.
 
 // LinkURL returns a one-time URL on our origin that starts a login at
 // provider whose identity will be offered for linking to the caller's
@@ -44,7 +41,7 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 		return "", apierror.InvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
-	if err := s.d.Codes.PutCode(ctx, lookupKey(linkPrefix+code), store.Code{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Policy.CodeTTL); err != nil {
+	if err := s.d.Codes.PutLinkCode(ctx, lookupKey(code), store.LinkCode{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Policy.CodeTTL); err != nil {
 		return "", apierror.Unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
@@ -53,7 +50,7 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 
 // TakeLinkCode redeems a link code for provider, returning the member id.
 func (s *Service) TakeLinkCode(ctx context.Context, code, provider string) (string, error) {
-	c, err := s.d.Codes.TakeCode(ctx, lookupKey(linkPrefix+code))
+	c, err := s.d.Codes.TakeLinkCode(ctx, lookupKey(code))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Provider != provider) {
 		return "", apierror.InvalidRequest("the link request has expired or was already used")
 	}
@@ -83,8 +80,8 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 		return FinishResult{}, apierror.As(err)
 	}
 	result := randomToken(32)
-	c := store.Code{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, Grant: grant, CreatedAt: s.d.Now().UTC()}
-	if err := s.d.Codes.PutCode(ctx, lookupKey(pendingPrefix+result), c, s.d.Policy.CodeTTL); err != nil {
+	c := store.PendingLink{MemberID: st.LinkMemberID, Provider: p.Name(), Profile: raw, Grant: grant, CreatedAt: s.d.Now().UTC()}
+	if err := s.d.Codes.PutPendingLink(ctx, lookupKey(result), c, s.d.Policy.CodeTTL); err != nil {
 		return FinishResult{}, apierror.Unavailable("store pending link", err)
 	}
 	s.obs.Login(p.Name(), "link_pending")
@@ -97,7 +94,7 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	if result == "" || len(result) > 256 {
 		return store.Identity{}, apierror.InvalidRequest("link_result is required")
 	}
-	pending, err := s.d.Codes.TakeCode(ctx, lookupKey(pendingPrefix+result))
+	pending, err := s.d.Codes.TakePendingLink(ctx, lookupKey(result))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Identity{}, apierror.InvalidGrant("the link result is invalid, expired or already used", nil)
 	}

@@ -208,23 +208,43 @@ type Code struct {
 	IP            string `json:"ip,omitempty"`
 	// RevokeOthers asks the redeemer to end the member's other sessions
 	// (SESSION_POLICY single, or single_confirm with force).
-	RevokeOthers bool `json:"ro,omitempty"`
-	// Profile is the provider profile (JSON) of a finished link flow,
-	// waiting for the member to confirm it (see auth.Service.CompleteLink).
-	Profile json.RawMessage `json:"pf,omitempty"`
-	// Grant is the link flow's provider grant, sealed by the token vault
-	// (never in clear: the code store is not encrypted).
+	RevokeOthers bool      `json:"ro,omitempty"`
+	CreatedAt    time.Time `json:"t"`
+}
+
+// LinkCode lets a signed-in member start a link flow: the one-time URL of
+// POST /auth/link/{provider} carries it.
+type LinkCode struct {
+	MemberID  string    `json:"m"`
+	Provider  string    `json:"p"`
+	CreatedAt time.Time `json:"t"`
+}
+
+// PendingLink is the provider account a finished link flow parked until the
+// member who started it confirms (POST /auth/link/complete).
+type PendingLink struct {
+	MemberID string `json:"m"`
+	Provider string `json:"p"`
+	// Profile is the provider profile (JSON).
+	Profile json.RawMessage `json:"pf"`
+	// Grant is the flow's provider grant, sealed by the token vault (never
+	// in clear: this store is not encrypted).
 	Grant     []byte    `json:"g,omitempty"`
 	CreatedAt time.Time `json:"t"`
 }
 
-// Codes holds one-time codes. ids are hashed by the caller.
+// Codes holds the one-time records of logins and links, each kind in its
+// own key space: a link code can never be redeemed as a login code, nor a
+// pending link taken as either. ids are hashed by the caller. Every take
+// returns and deletes atomically: of many concurrent calls for one id
+// exactly one succeeds, the rest (and calls after the TTL) get ErrNotFound.
 type Codes interface {
-	// PutCode stores c under id until ttl elapses.
 	PutCode(ctx context.Context, id string, c Code, ttl time.Duration) error
-	// TakeCode returns and deletes the code atomically; exactly one of many
-	// concurrent calls succeeds, the rest get ErrNotFound.
 	TakeCode(ctx context.Context, id string) (Code, error)
+	PutLinkCode(ctx context.Context, id string, c LinkCode, ttl time.Duration) error
+	TakeLinkCode(ctx context.Context, id string) (LinkCode, error)
+	PutPendingLink(ctx context.Context, id string, p PendingLink, ttl time.Duration) error
+	TakePendingLink(ctx context.Context, id string) (PendingLink, error)
 }
 
 // Session is one device login of a member. Besides the device, it carries

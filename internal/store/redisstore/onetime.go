@@ -33,6 +33,28 @@ func (s *Store) TakeCode(ctx context.Context, id string) (store.Code, error) {
 	return c, s.take(ctx, "take code", s.codeKey(id), &c)
 }
 
+// PutLinkCode stores a link code under id for ttl.
+func (s *Store) PutLinkCode(ctx context.Context, id string, c store.LinkCode, ttl time.Duration) error {
+	return s.put(ctx, "put link code", s.linkCodeKey(id), c, ttl)
+}
+
+// TakeLinkCode returns and deletes a link code in one GETDEL.
+func (s *Store) TakeLinkCode(ctx context.Context, id string) (store.LinkCode, error) {
+	var c store.LinkCode
+	return c, s.take(ctx, "take link code", s.linkCodeKey(id), &c)
+}
+
+// PutPendingLink parks a finished link flow under id for ttl.
+func (s *Store) PutPendingLink(ctx context.Context, id string, p store.PendingLink, ttl time.Duration) error {
+	return s.put(ctx, "put pending link", s.pendingKey(id), p, ttl)
+}
+
+// TakePendingLink returns and deletes a pending link in one GETDEL.
+func (s *Store) TakePendingLink(ctx context.Context, id string) (store.PendingLink, error) {
+	var p store.PendingLink
+	return p, s.take(ctx, "take pending link", s.pendingKey(id), &p)
+}
+
 // put writes v as JSON with a millisecond TTL (SET … PX). A TTL that is not
 // positive is refused: Redis would reject it, and storing a record that is
 // already dead is a caller's mistake worth surfacing.

@@ -94,6 +94,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Keys. The session and member keys carry hash tags (see the package comment).
 func (s *Store) stateKey(id string) string    { return s.prefix + "st:" + id }
 func (s *Store) codeKey(id string) string     { return s.prefix + "code:" + id }
+func (s *Store) linkCodeKey(id string) string { return s.prefix + "link:" + id }
+func (s *Store) pendingKey(id string) string  { return s.prefix + "pending:" + id }
 func (s *Store) sessionKey(sid string) string { return s.prefix + "s:{" + sid + "}" }
 func (s *Store) denyKey() string              { return s.prefix + "denylist" }
 func (s *Store) replicasKey() string          { return s.prefix + "replicas" }

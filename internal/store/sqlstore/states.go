@@ -50,6 +50,47 @@ func (s *Store) TakeCode(ctx context.Context, id string) (store.Code, error) {
 	return c, nil
 }
 
+// One-time records of other kinds share the table under a prefix of their
+// own, so no id of one kind can take a record of another.
+const (
+	linkCodeKey    = "link:"
+	pendingLinkKey = "pending:"
+)
+
+// PutLinkCode stores a link code (see store.Codes).
+func (s *Store) PutLinkCode(ctx context.Context, id string, c store.LinkCode, ttl time.Duration) error {
+	if err := s.putOnce(ctx, "one_time_codes", linkCodeKey+id, c, ttl); err != nil {
+		return fmt.Errorf("put link code: %w", err)
+	}
+	return nil
+}
+
+// TakeLinkCode returns and deletes a link code atomically.
+func (s *Store) TakeLinkCode(ctx context.Context, id string) (store.LinkCode, error) {
+	var c store.LinkCode
+	if err := s.takeOnce(ctx, "one_time_codes", linkCodeKey+id, &c); err != nil {
+		return store.LinkCode{}, fmt.Errorf("take link code: %w", err)
+	}
+	return c, nil
+}
+
+// PutPendingLink parks a finished link flow (see store.Codes).
+func (s *Store) PutPendingLink(ctx context.Context, id string, p store.PendingLink, ttl time.Duration) error {
+	if err := s.putOnce(ctx, "one_time_codes", pendingLinkKey+id, p, ttl); err != nil {
+		return fmt.Errorf("put pending link: %w", err)
+	}
+	return nil
+}
+
+// TakePendingLink returns and deletes a pending link atomically.
+func (s *Store) TakePendingLink(ctx context.Context, id string) (store.PendingLink, error) {
+	var p store.PendingLink
+	if err := s.takeOnce(ctx, "one_time_codes", pendingLinkKey+id, &p); err != nil {
+		return store.PendingLink{}, fmt.Errorf("take pending link: %w", err)
+	}
+	return p, nil
+}
+
 // putOnce upserts v as JSON into table (a constant of this file). A put
 // over an existing id replaces it, as SET does on Redis.
 func (s *Store) putOnce(ctx context.Context, table, id string, v any, ttl time.Duration) error {
