@@ -17,7 +17,7 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/admin"
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/login"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
 )
@@ -174,7 +174,7 @@ func (a *API) adminCookie(name, value string, maxAge time.Duration) *http.Cookie
 	return c
 }
 
-func (a *API) setAdminSession(c echo.Context, tr auth.TokenResponse) {
+func (a *API) setAdminSession(c echo.Context, tr login.TokenResponse) {
 	c.SetCookie(a.adminCookie(adminAccessCookie, tr.AccessToken, time.Duration(tr.RefreshExpiresIn)*time.Second))
 	c.SetCookie(a.adminCookie(adminRefreshCookie, tr.RefreshToken, time.Duration(tr.RefreshExpiresIn)*time.Second))
 	b := make([]byte, 24)
@@ -291,7 +291,7 @@ func (a *API) adminCallback(c echo.Context) error {
 	if code == "" {
 		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
-	tr, err := a.Auth.RedeemAdmin(c.Request().Context(), code, verifier, c.Request().UserAgent(), c.RealIP())
+	tr, err := a.Login.RedeemAdmin(c.Request().Context(), code, verifier, c.Request().UserAgent(), c.RealIP())
 	if err != nil {
 		return err
 	}

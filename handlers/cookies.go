@@ -112,13 +112,13 @@ func (a *API) fromAllowedPage(r *http.Request, apps bool) bool {
 	case "same-origin", "none":
 		return true
 	case "same-site", "cross-site":
-		return apps && origin != "" && origin != "null" && a.Auth.ReturnPolicy().AllowedOrigin(origin)
+		return apps && origin != "" && origin != "null" && a.Login.ReturnPolicy().AllowedOrigin(origin)
 	}
 	switch {
 	case origin == "", origin == a.origin:
 		return true
 	case apps && origin != "null":
-		return a.Auth.ReturnPolicy().AllowedOrigin(origin)
+		return a.Login.ReturnPolicy().AllowedOrigin(origin)
 	}
 	return false
 }

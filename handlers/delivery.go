@@ -9,7 +9,7 @@ import (
 	"github.com/authbroker/authbroker/handlers/bearer"
 	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/login"
 	"github.com/authbroker/authbroker/internal/session"
 )
 
@@ -21,22 +21,22 @@ type delivery interface {
 	// authn is the bearer check of protected routes.
 	authn(v *bearer.Verifier) echo.MiddlewareFunc
 	// writeTokens answers a successful grant.
-	writeTokens(c echo.Context, tr auth.TokenResponse) error
+	writeTokens(c echo.Context, tr login.TokenResponse) error
 	// refreshToken is the refresh token a request presents.
 	refreshToken(c echo.Context, fromBody string) string
 	// loggedOut clears what the client holds after a logout of scope.
 	loggedOut(c echo.Context, scope string)
 	// started hands the browser a session the login's callback started
 	// (cookie mode: the cookies; in code mode the callback starts none).
-	started(c echo.Context, tr auth.TokenResponse)
+	started(c echo.Context, tr login.TokenResponse)
 	// ambient reports whether credentials ride along by themselves
 	// (cookies): unsafe requests then need the CSRF rules, and CORS must
 	// allow credentials.
 	ambient() bool
 }
 
-func newDelivery(mode auth.Delivery, names cookieNames) delivery {
-	if mode == auth.DeliverCookies {
+func newDelivery(mode login.Delivery, names cookieNames) delivery {
+	if mode == login.DeliverCookies {
 		return cookieDelivery{names}
 	}
 	return bodyDelivery{}
@@ -48,14 +48,14 @@ type bodyDelivery struct{}
 
 func (bodyDelivery) authn(v *bearer.Verifier) echo.MiddlewareFunc { return echobearer.Middleware(v) }
 
-func (bodyDelivery) writeTokens(c echo.Context, tr auth.TokenResponse) error {
+func (bodyDelivery) writeTokens(c echo.Context, tr login.TokenResponse) error {
 	noStoreTokens(c)
 	return c.JSON(http.StatusOK, tr)
 }
 
 func (bodyDelivery) refreshToken(_ echo.Context, fromBody string) string { return fromBody }
 func (bodyDelivery) loggedOut(echo.Context, string)                      {}
-func (bodyDelivery) started(echo.Context, auth.TokenResponse)            {}
+func (bodyDelivery) started(echo.Context, login.TokenResponse)           {}
 func (bodyDelivery) ambient() bool                                       { return false }
 
 // cookieDelivery: the access token in a cookie for every path, the refresh
@@ -70,7 +70,7 @@ func (d cookieDelivery) authn(v *bearer.Verifier) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return d.cookieExpiry(verify(next)) }
 }
 
-func (d cookieDelivery) writeTokens(c echo.Context, tr auth.TokenResponse) error {
+func (d cookieDelivery) writeTokens(c echo.Context, tr login.TokenResponse) error {
 	noStoreTokens(c)
 	d.started(c, tr)
 	return c.JSON(http.StatusOK, map[string]any{
@@ -116,7 +116,7 @@ func (d cookieDelivery) cookieExpiry(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // started sets a token pair as httpOnly cookies.
-func (d cookieDelivery) started(c echo.Context, tr auth.TokenResponse) {
+func (d cookieDelivery) started(c echo.Context, tr login.TokenResponse) {
 	c.SetCookie(d.names.cookie(d.names.access, tr.AccessToken, "/", time.Duration(tr.ExpiresIn)*time.Second))
 	c.SetCookie(d.names.cookie(d.names.refresh, tr.RefreshToken, "/auth", time.Duration(tr.RefreshExpiresIn)*time.Second))
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/login"
 )
 
 // providerButton is one button on the login page.
@@ -26,7 +26,7 @@ func (a *API) loginPage(c echo.Context) error {
 	}
 	// The buttons start logins with these parameters: refuse now what the
 	// start would refuse after the user has picked a provider.
-	if err := a.Auth.CheckStart(auth.StartRequest{ReturnTo: keep.Get("return_to"), CodeChallenge: keep.Get("code_challenge"), CodeChallengeMethod: keep.Get("code_challenge_method")}); err != nil {
+	if err := a.Login.CheckStart(login.StartRequest{ReturnTo: keep.Get("return_to"), CodeChallenge: keep.Get("code_challenge"), CodeChallengeMethod: keep.Get("code_challenge_method")}); err != nil {
 		return err
 	}
 	return a.renderPage(c, http.StatusOK, "login", map[string]any{"Providers": a.providerButtons("/auth/", keep)})
@@ -51,7 +51,7 @@ func (a *API) providerButtons(prefix string, query url.Values) []providerButton 
 // start is GET /auth/{provider}.
 func (a *API) start(c echo.Context) error {
 	markPage(c)
-	req := auth.StartRequest{
+	req := login.StartRequest{
 		Provider:            c.Param("provider"),
 		ReturnTo:            c.QueryParam("return_to"),
 		CodeChallenge:       c.QueryParam("code_challenge"),
@@ -63,13 +63,13 @@ func (a *API) start(c echo.Context) error {
 		req.Binding = ck.Value
 	}
 	if lc := c.QueryParam("link_code"); lc != "" {
-		memberID, err := a.Auth.TakeLinkCode(c.Request().Context(), lc, req.Provider)
+		memberID, err := a.Login.TakeLinkCode(c.Request().Context(), lc, req.Provider)
 		if err != nil {
 			return err
 		}
 		req.LinkMemberID = memberID
 	}
-	res, err := a.Auth.StartLogin(c.Request().Context(), req)
+	res, err := a.Login.StartLogin(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (a *API) start(c echo.Context) error {
 func (a *API) callback(c echo.Context) error {
 	markPage(c)
 	q := c.QueryParams()
-	req := auth.FinishRequest{
+	req := login.FinishRequest{
 		Provider:         c.Param("provider"),
 		State:            q.Get("state"),
 		Code:             q.Get("code"),
@@ -93,7 +93,7 @@ func (a *API) callback(c echo.Context) error {
 	if ck, err := c.Cookie(a.cookies.binding); err == nil {
 		req.Binding = ck.Value
 	}
-	res, err := a.Auth.FinishLogin(c.Request().Context(), req)
+	res, err := a.Login.FinishLogin(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Package handlers is authbroker's HTTP surface: thin Echo handlers that read
-// a request, call one auth.Service method and write the answer. Status codes
+// a request, call one login.Service method and write the answer. Status codes
 // and error bodies are chosen in one place (errors.go).
 package handlers
 
@@ -16,9 +16,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/account"
 	"github.com/authbroker/authbroker/internal/admin"
-	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/login"
 	"github.com/authbroker/authbroker/internal/metrics"
 	"github.com/authbroker/authbroker/internal/providerconfig"
 	"github.com/authbroker/authbroker/internal/ratelimit"
@@ -37,8 +38,11 @@ type Check struct {
 
 // Deps is what the HTTP layer needs.
 type Deps struct {
-	Config    *config.Config
-	Auth      *auth.Service
+	Config *config.Config
+	// Login runs sign-ins and links; Account serves a member's own
+	// account (me, unlink).
+	Login     *login.Service
+	Account   *account.Service
 	Sessions  *session.Service
 	Providers *providers.Registry
 	Keys      *token.Keyset
@@ -87,7 +91,7 @@ func New(d Deps) *echo.Echo {
 	e.HidePort = true
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	api := &API{Deps: d, cookies: newCookieNames(d.Config.BaseURL), origin: baseOrigin(d.Config.BaseURL)}
-	api.delivery = newDelivery(auth.DeliveryOf(d.Config.TokenDelivery), api.cookies)
+	api.delivery = newDelivery(login.DeliveryOf(d.Config.TokenDelivery), api.cookies)
 	e.HTTPErrorHandler = api.errorHandler
 
 	e.Use(dropMalformedRequestID, middleware.RequestIDWithConfig(middleware.RequestIDConfig{
@@ -115,7 +119,7 @@ func New(d Deps) *echo.Echo {
 
 	e.GET("/", api.loginPage)
 	cors := middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins:     d.Auth.ReturnPolicy().Origins(),
+		AllowOrigins:     d.Login.ReturnPolicy().Origins(),
 		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 		AllowHeaders:     []string{"Authorization", "Content-Type", csrfHeader},
 		AllowCredentials: api.delivery.ambient(),

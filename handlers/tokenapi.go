@@ -15,8 +15,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authbroker/authbroker/handlers/bearer/echobearer"
+	"github.com/authbroker/authbroker/internal/account"
 	"github.com/authbroker/authbroker/internal/apierror"
-	"github.com/authbroker/authbroker/internal/auth"
+	"github.com/authbroker/authbroker/internal/login"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/vault"
 )
@@ -133,10 +134,10 @@ func (a *API) token(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	var tr auth.TokenResponse
+	var tr login.TokenResponse
 	switch req.GrantType {
 	case "authorization_code":
-		tr, err = a.Auth.Redeem(ctx, req.Code, req.CodeVerifier, c.Request().UserAgent(), c.RealIP())
+		tr, err = a.Login.Redeem(ctx, req.Code, req.CodeVerifier, c.Request().UserAgent(), c.RealIP())
 	case "refresh_token":
 		rt := a.delivery.refreshToken(c, req.RefreshToken)
 		// The token is authenticated here, once; the per-session refresh
@@ -163,7 +164,7 @@ func (a *API) native(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tr, err := a.Auth.NativeLogin(c.Request().Context(), auth.NativeRequest{
+	tr, err := a.Login.NativeLogin(c.Request().Context(), login.NativeRequest{
 		Provider: c.Param("provider"), IDToken: req.IDToken, AccessToken: req.AccessToken, Nonce: req.Nonce,
 		Force: req.Force == "true", UserAgent: c.Request().UserAgent(), IP: c.RealIP(),
 	})
@@ -262,14 +263,14 @@ func (a *API) introspection(ctx context.Context, tok string) introspectionRespon
 }
 
 // caller is who the verified access token of c speaks for.
-func caller(c echo.Context) auth.Caller {
+func caller(c echo.Context) account.Caller {
 	claims := echobearer.FromContext(c)
-	return auth.Caller{MemberID: claims.Subject, SessionID: claims.SessionID, IP: c.RealIP()}
+	return account.Caller{MemberID: claims.Subject, SessionID: claims.SessionID, IP: c.RealIP()}
 }
 
 // me is GET /auth/me.
 func (a *API) me(c echo.Context) error {
-	v, err := a.Auth.Me(c.Request().Context(), caller(c))
+	v, err := a.Account.Me(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -302,7 +303,7 @@ func (a *API) link(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.Auth.LinkURL(c.Request().Context(), caller(c), c.Param("provider"), req.ReturnTo)
+	u, err := a.Login.LinkURL(c.Request().Context(), caller(c).MemberID, c.Param("provider"), req.ReturnTo)
 	if err != nil {
 		return err
 	}
@@ -310,13 +311,13 @@ func (a *API) link(c echo.Context) error {
 }
 
 // completeLink is POST /auth/link/complete (Bearer): confirms the account
-// parked under link_result (see auth.Service.CompleteLink).
+// parked under link_result (see login.Service.CompleteLink).
 func (a *API) completeLink(c echo.Context) error {
 	req, err := readTokenRequest(c)
 	if err != nil {
 		return err
 	}
-	id, err := a.Auth.CompleteLink(c.Request().Context(), caller(c), req.LinkResult)
+	id, err := a.Login.CompleteLink(c.Request().Context(), caller(c).MemberID, req.LinkResult)
 	if err != nil {
 		return err
 	}
@@ -356,7 +357,7 @@ type providerTokenResponse struct {
 
 // unlink is DELETE /auth/identities/{provider}/{subject}.
 func (a *API) unlink(c echo.Context) error {
-	if err := a.Auth.Unlink(c.Request().Context(), caller(c), c.Param("provider"), c.Param("subject")); err != nil {
+	if err := a.Account.Unlink(c.Request().Context(), caller(c), c.Param("provider"), c.Param("subject")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -2,9 +2,10 @@ package handlers
 
 import (
 	"context"
-	"github.com/authbroker/authbroker/docs"
 	"net/http"
 	"time"
+
+	"github.com/authbroker/authbroker/docs"
 
 	"github.com/labstack/echo/v4"
 )

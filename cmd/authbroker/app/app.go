@@ -24,9 +24,10 @@ import (
 
 	"github.com/authbroker/authbroker/handlers"
 	"github.com/authbroker/authbroker/handlers/bearer"
+	"github.com/authbroker/authbroker/internal/account"
 	"github.com/authbroker/authbroker/internal/admin"
-	"github.com/authbroker/authbroker/internal/auth"
 	"github.com/authbroker/authbroker/internal/config"
+	"github.com/authbroker/authbroker/internal/login"
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/metrics"
 	"github.com/authbroker/authbroker/internal/providerconfig"
@@ -285,7 +286,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	// Grants live in SQL beside the identities they belong to (they go
 	// with them); the lease on the row is what makes renewal single-flight
 	// across replicas, with or without Redis.
-	appReturns := auth.NewReturnPolicy(cfg.AllowedReturnURLs)
+	appReturns := login.NewReturnPolicy(cfg.AllowedReturnURLs)
 	var defaultReturn string
 	if len(cfg.AllowedReturnURLs) > 0 {
 		defaultReturn = cfg.AllowedReturnURLs[0]
@@ -303,10 +304,10 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		},
 		Now: now, Logger: logger,
 	})
-	authSvc := auth.New(auth.Deps{
-		Policy: auth.Policy{
+	loginSvc := login.New(login.Deps{
+		Policy: login.Policy{
 			BaseURL: cfg.BaseURL, ReturnURLs: cfg.AllowedReturnURLs,
-			StateTTL: cfg.LoginStateTTL, CodeTTL: cfg.CodeTTL, Delivery: auth.DeliveryOf(cfg.TokenDelivery),
+			StateTTL: cfg.LoginStateTTL, CodeTTL: cfg.CodeTTL, Delivery: login.DeliveryOf(cfg.TokenDelivery),
 		},
 		Providers: reg, Members: members, MemberStore: db,
 		States: states, Codes: codes, Sessions: sess, Vault: a.vault,
@@ -320,7 +321,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		return nil, err
 	}
 	a.Handler = handlers.New(handlers.Deps{
-		Config: cfg, Auth: authSvc, Sessions: sess, Providers: reg, Keys: keys, Verifier: verifier,
+		Config: cfg, Login: loginSvc, Account: account.New(db, members, a.vault), Sessions: sess, Providers: reg, Keys: keys, Verifier: verifier,
 		Pages: pages, Logger: logger, Ready: ready, Warnings: a.Warnings,
 		Limiter: limiter, TokenLimiter: tokenLimiter, Metrics: a.Metrics, Admin: a.admin, ProviderConfig: a.providers,
 		Vault: a.vault,

@@ -1,4 +1,4 @@
-package auth
+package login
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 // LinkURL returns a one-time URL on our origin that starts a login at
 // provider whose identity will be offered for linking to the caller's
 // member. return_to (required) receives ?link_result=… to confirm.
-func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo string) (string, error) {
+func (s *Service) LinkURL(ctx context.Context, memberID, provider, returnTo string) (string, error) {
 	if _, ok := s.d.Providers.Get(provider); !ok {
 		return "", ErrUnknownProvider
 	}
@@ -41,7 +41,7 @@ func (s *Service) LinkURL(ctx context.Context, c Caller, provider, returnTo stri
 		return "", apierror.InvalidRequest("return_to is required and must be an allowed return URL")
 	}
 	code := randomToken(32)
-	if err := s.d.Codes.PutLinkCode(ctx, lookupKey(code), store.LinkCode{MemberID: c.MemberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Policy.CodeTTL); err != nil {
+	if err := s.d.Codes.PutLinkCode(ctx, lookupKey(code), store.LinkCode{MemberID: memberID, Provider: provider, CreatedAt: s.d.Now().UTC()}, s.d.Policy.CodeTTL); err != nil {
 		return "", apierror.Unavailable("store link code", err)
 	}
 	q := url.Values{"link_code": {code}, "return_to": {returnTo}}
@@ -90,7 +90,7 @@ func (s *Service) pendLink(ctx context.Context, st store.LoginState, p providers
 
 // CompleteLink links the provider account parked under result to the
 // caller, who must be the member that started the link.
-func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (store.Identity, error) {
+func (s *Service) CompleteLink(ctx context.Context, memberID, result string) (store.Identity, error) {
 	if result == "" || len(result) > 256 {
 		return store.Identity{}, apierror.InvalidRequest("link_result is required")
 	}
@@ -101,8 +101,8 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 	if err != nil {
 		return store.Identity{}, apierror.Unavailable("take pending link", err)
 	}
-	if pending.MemberID != c.MemberID {
-		s.log.WarnContext(ctx, "link.foreign_result", "member_id", c.MemberID)
+	if pending.MemberID != memberID {
+		s.log.WarnContext(ctx, "link.foreign_result", "member_id", memberID)
 		return store.Identity{}, apierror.New(http.StatusForbidden, apierror.CodeLinkMismatch, "this link was started by another account", nil)
 	}
 	var profile providers.Profile
@@ -113,17 +113,17 @@ func (s *Service) CompleteLink(ctx context.Context, c Caller, result string) (st
 		// Linking still works; the app's token call will ask for a reauth.
 		s.log.WarnContext(ctx, "link.unpark_provider_token_failed", "provider", profile.Provider, "error", err.Error())
 	}
-	id, err := s.d.Members.Link(ctx, c.MemberID, profile)
+	id, err := s.d.Members.Link(ctx, memberID, profile)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.Identity{}, apierror.New(http.StatusConflict, apierror.CodeIdentityInUse, "this "+profile.Provider+" account is already linked to another member", err)
 	case err != nil:
 		return store.Identity{}, apierror.As(err)
 	}
-	if err := s.d.Vault.Keep(ctx, c.MemberID, profile); err != nil {
-		s.log.WarnContext(ctx, "link.keep_provider_token_failed", "provider", profile.Provider, "member_id", c.MemberID, "error", err.Error())
+	if err := s.d.Vault.Keep(ctx, memberID, profile); err != nil {
+		s.log.WarnContext(ctx, "link.keep_provider_token_failed", "provider", profile.Provider, "member_id", memberID, "error", err.Error())
 	}
 	s.obs.Login(profile.Provider, "linked")
-	s.log.InfoContext(ctx, "link.completed", "member_id", c.MemberID, "provider", profile.Provider)
+	s.log.InfoContext(ctx, "link.completed", "member_id", memberID, "provider", profile.Provider)
 	return id, nil
 }

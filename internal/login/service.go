@@ -3,7 +3,7 @@
 // and rotates, revokes and inspects those tokens. Handlers translate HTTP to
 // calls on Service and Service errors (*apierror.Error) back to HTTP; every rule lives
 // here.
-package auth
+package login
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"github.com/authbroker/authbroker/internal/member"
 	"github.com/authbroker/authbroker/internal/session"
 	"github.com/authbroker/authbroker/internal/store"
-	"github.com/authbroker/authbroker/internal/vault"
 	"github.com/authbroker/authbroker/providers"
 )
 
@@ -88,9 +87,6 @@ type Vault interface {
 	// Park seals a pending link's grant; Unpark opens it at confirmation.
 	Park(p providers.Profile) ([]byte, error)
 	Unpark(p providers.Profile, box []byte) (*providers.Grant, error)
-	// Removing runs remove (an unlink), then revokes the identity's grant
-	// at the provider.
-	Removing(ctx context.Context, a vault.Actor, memberID, provider, subject string, remove func() error) error
 }
 
 // noVault keeps nothing.
@@ -100,9 +96,6 @@ func (noVault) Keep(context.Context, string, providers.Profile) error      { ret
 func (noVault) NeedsConsent(context.Context, string, string) bool          { return false }
 func (noVault) Park(providers.Profile) ([]byte, error)                     { return nil, nil }
 func (noVault) Unpark(providers.Profile, []byte) (*providers.Grant, error) { return nil, nil }
-func (noVault) Removing(_ context.Context, _ vault.Actor, _, _, _ string, remove func() error) error {
-	return remove()
-}
 
 // Observer receives login outcomes worth counting. Implemented by the
 // metrics package.
