@@ -46,7 +46,7 @@ type world struct {
 	clock *clock.Fake
 }
 
-func newWorld(t *testing.T, dbURL string, fake *providertest.Server, typ string, clk *clock.Fake) *world {
+func newWorld(t testing.TB, dbURL string, fake *providertest.Server, typ string, clk *clock.Fake) *world {
 	keys, err := secrets.Parse([]byte(secrets.NewKeyLine()))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func newWorld(t *testing.T, dbURL string, fake *providertest.Server, typ string,
 	return &world{fake: fake, typ: typ, dbURL: dbURL, keys: keys, clock: clk}
 }
 
-func (w *world) replica(t *testing.T, storeTokens bool) *replica {
+func (w *world) replica(t testing.TB, storeTokens bool) *replica {
 	t.Helper()
 	db, err := sqlstore.Open(context.Background(), w.dbURL, sqlstore.WithClock(w.clock.Now))
 	if err != nil {
@@ -80,7 +80,7 @@ func (w *world) replica(t *testing.T, storeTokens bool) *replica {
 
 // signIn runs a browser sign-in at the fake and stores member, identity
 // and grant as the login service does.
-func (r *replica) signIn(t *testing.T, name string) (store.Member, providers.Profile) {
+func (r *replica) signIn(t testing.TB, name string) (store.Member, providers.Profile) {
 	t.Helper()
 	p, _ := r.reg.Get(name)
 	verifier := oauth2.GenerateVerifier()
