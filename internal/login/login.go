@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"golang.org/x/oauth2"
 
@@ -166,66 +167,22 @@ type FinishResult struct {
 }
 
 // FinishLogin checks the state (single use, same browser, same provider),
-// exchanges the code, runs oauth2Process and delivers the result. Any
+// exchanges the code and ends the flow the state was started for: a link
+// parked for confirmation, a reauth that renews a kept grant, or a
+// sign-in (oauth2Process, then the result delivered to the app). Any
 // failure before oauth2Process creates nothing.
 func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResult, error) {
-	p, ok := s.d.Providers.Get(r.Provider)
-	if !ok {
-		return FinishResult{}, ErrUnknownProvider
-	}
-	if r.State == "" || len(r.State) > 256 {
-		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, apierror.InvalidRequest("the sign-in response has no valid state; start again")
-	}
-	// Take first: whatever happens next, this state can never be used again.
-	st, err := s.d.States.TakeState(ctx, lookupKey(r.State))
-	if err == nil {
-		if p, ok = s.d.Providers.Lookup(r.Provider, st.ProviderVersion); !ok {
-			return FinishResult{}, ErrUnknownProvider
-		}
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, apierror.InvalidRequest("this sign-in link has expired or was already used; start again")
-	}
+	st, p, err := s.takeState(ctx, r)
 	if err != nil {
-		return FinishResult{}, apierror.Unavailable("take login state", err)
-	}
-	// A state issued for another provider is a mix-up attempt (RFC 9700 §4.4).
-	if st.Provider != p.Name() {
-		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, apierror.InvalidRequest("the sign-in response does not belong to this provider")
-	}
-	// Login CSRF defence (RFC 9700 §4.7): the state is bound to the browser
-	// that started the login.
-	if r.Binding == "" || subtle.ConstantTimeCompare([]byte(lookupKey(r.Binding)), []byte(st.Binding)) != 1 {
-		s.obs.Login(r.Provider, "bad_state")
-		return FinishResult{}, apierror.InvalidRequest("this sign-in was started in another browser; start again here")
+		return FinishResult{}, err
 	}
 	returnTo, _ := s.ReturnPolicy().Check(st.ReturnTo)
-
 	if r.Error != "" {
-		s.obs.Login(r.Provider, "denied")
-		code := r.Error
-		if code != apierror.CodeAccessDenied && code != "consent_required" && code != "login_required" {
-			code = apierror.CodeAccessDenied
-		}
-		desc := r.ErrorDescription
-		if len(desc) > 300 {
-			desc = desc[:300]
-		}
-		if desc == "" {
-			desc = "sign-in was cancelled at " + p.DisplayName()
-		}
-		if returnTo != nil {
-			return FinishResult{Redirect: withParams(returnTo, "error", code, "error_description", desc), Provider: p.Name()}, nil
-		}
-		return FinishResult{}, apierror.New(http.StatusForbidden, code, desc, nil)
+		return s.refused(r, p, returnTo)
 	}
 	if r.Code == "" || len(r.Code) > 2048 {
 		return FinishResult{}, apierror.InvalidRequest("the sign-in response has no code")
 	}
-
 	start := s.d.Now()
 	profile, err := p.Exchange(ctx, providers.Callback{Code: r.Code, State: r.State, PKCEVerifier: st.PKCEVerifier, Nonce: st.Nonce})
 	if err != nil {
@@ -234,13 +191,12 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		return FinishResult{}, providerFailure(p, err)
 	}
 
-	if st.LinkMemberID != "" {
+	switch {
+	case st.LinkMemberID != "":
 		return s.pendLink(ctx, st, p, profile, returnTo)
-	}
-	if st.Reauth != "" {
+	case st.Reauth != "":
 		return s.finishReauth(ctx, st, p, profile, returnTo)
 	}
-
 	m, err := s.admit(ctx, p.Name(), profile, st.Force)
 	if err != nil {
 		e := apierror.As(err)
@@ -250,16 +206,82 @@ func (s *Service) FinishLogin(ctx context.Context, r FinishRequest) (FinishResul
 		}
 		return FinishResult{}, e
 	}
+	return s.deliver(ctx, r, st, p, m, returnTo)
+}
 
+// takeState takes the login state of a callback, once, and checks that it
+// belongs to this provider and this browser. It returns the provider as
+// configured when the login started.
+func (s *Service) takeState(ctx context.Context, r FinishRequest) (store.LoginState, providers.Provider, error) {
+	if _, ok := s.d.Providers.Get(r.Provider); !ok {
+		return store.LoginState{}, nil, ErrUnknownProvider
+	}
+	badState := func(desc string) (store.LoginState, providers.Provider, error) {
+		s.obs.Login(r.Provider, "bad_state")
+		return store.LoginState{}, nil, apierror.InvalidRequest(desc)
+	}
+	if r.State == "" || len(r.State) > 256 {
+		return badState("the sign-in response has no valid state; start again")
+	}
+	// Take first: whatever happens next, this state can never be used again.
+	st, err := s.d.States.TakeState(ctx, lookupKey(r.State))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return badState("this sign-in link has expired or was already used; start again")
+	case err != nil:
+		return store.LoginState{}, nil, apierror.Unavailable("take login state", err)
+	}
+	p, ok := s.d.Providers.Lookup(r.Provider, st.ProviderVersion)
+	if !ok {
+		return store.LoginState{}, nil, ErrUnknownProvider
+	}
+	// A state issued for another provider is a mix-up attempt (RFC 9700 §4.4).
+	if st.Provider != p.Name() {
+		return badState("the sign-in response does not belong to this provider")
+	}
+	// Login CSRF defence (RFC 9700 §4.7): the state is bound to the browser
+	// that started the login.
+	if r.Binding == "" || subtle.ConstantTimeCompare([]byte(lookupKey(r.Binding)), []byte(st.Binding)) != 1 {
+		return badState("this sign-in was started in another browser; start again here")
+	}
+	return st, p, nil
+}
+
+// refused answers a callback carrying the provider's error: on the app's
+// return URL when there is one, with a code of our known set and the
+// provider's description cut short.
+func (s *Service) refused(r FinishRequest, p providers.Provider, returnTo *url.URL) (FinishResult, error) {
+	s.obs.Login(r.Provider, "denied")
+	code := r.Error
+	if code != apierror.CodeAccessDenied && code != "consent_required" && code != "login_required" {
+		code = apierror.CodeAccessDenied
+	}
+	desc := r.ErrorDescription
+	if len(desc) > 300 {
+		desc = desc[:300]
+	}
+	if desc == "" {
+		desc = "sign-in was cancelled at " + p.DisplayName()
+	}
+	if returnTo != nil {
+		return FinishResult{Redirect: withParams(returnTo, "error", code, "error_description", desc), Provider: p.Name()}, nil
+	}
+	return FinishResult{}, apierror.New(http.StatusForbidden, code, desc, nil)
+}
+
+// deliver hands the admitted member's sign-in to where it was going: a
+// one-time code on the return URL (always for the admin page, for apps in
+// code delivery), or in cookie delivery a session whose tokens the handler
+// sets as cookies. Without a return URL the browser gets our page.
+func (s *Service) deliver(ctx context.Context, r FinishRequest, st store.LoginState, p providers.Provider, m store.Member, returnTo *url.URL) (FinishResult, error) {
 	res := FinishResult{Member: m, Provider: p.Name()}
-	_, toAdmin := s.admin.Check(st.ReturnTo)
 	switch {
 	case returnTo != nil && s.deliversCode(st.ReturnTo):
-		// A one-time code, in the admin page's own namespace when it goes
-		// there: an app's code never signs in to the admin page, nor an
-		// admin code to an app.
+		// The admin page's codes live in a namespace of their own: an
+		// app's code never signs in to the admin page, nor an admin code
+		// to an app.
 		prefix := ""
-		if toAdmin {
+		if _, toAdmin := s.admin.Check(st.ReturnTo); toAdmin {
 			prefix = adminCodePrefix
 		}
 		code := randomToken(32)
