@@ -53,7 +53,17 @@ type Service struct {
 
 // New returns a Service; vault may be nil (no provider grants are kept).
 func New(members store.Members, unlink Unlinker, vault Remover) *Service {
+	if vault == nil {
+		vault = keepsNothing{}
+	}
 	return &Service{members: members, unlink: unlink, vault: vault}
+}
+
+// keepsNothing removes and revokes nothing more.
+type keepsNothing struct{}
+
+func (keepsNothing) Removing(_ context.Context, _ vault.Actor, _, _, _ string, remove func() error) error {
+	return remove()
 }
 
 // Me returns the caller's member with linked identities.
@@ -78,13 +88,9 @@ func (s *Service) Me(ctx context.Context, c Caller) (Me, error) {
 // Unlink removes one of the caller's identities (never the last one) and
 // revokes its kept provider grant at the provider.
 func (s *Service) Unlink(ctx context.Context, c Caller, provider, subject string) error {
-	remove := func() error { return s.unlink.Unlink(ctx, c.MemberID, provider, subject) }
-	var err error
-	if s.vault != nil {
-		err = s.vault.Removing(ctx, vault.Actor{MemberID: c.MemberID, IP: c.IP}, c.MemberID, provider, subject, remove)
-	} else {
-		err = remove()
-	}
+	err := s.vault.Removing(ctx, vault.Actor{MemberID: c.MemberID, IP: c.IP}, c.MemberID, provider, subject, func() error {
+		return s.unlink.Unlink(ctx, c.MemberID, provider, subject)
+	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return apierror.New(http.StatusConflict, apierror.CodeLastIdentity, "the last linked identity cannot be removed", nil)
